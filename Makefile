@@ -1,0 +1,38 @@
+# memphis-incidents: `make demo` runs the pipeline offline, `make test` runs the tests.
+# Both create .venv on first use and install the project into it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+RUN_ARGS ?=
+
+.PHONY: help install demo test lab nightly bench java-check clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+	  { echo "Python 3.10 or newer is needed (found $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name memphis-incidents --display-name "Python (memphis-incidents)" >/dev/null
+	@touch $@
+
+install: $(STAMP)  ## create .venv and install the project with its test tools
+
+java-check:
+	@java -version >/dev/null 2>&1 || { echo "Java 17 is needed for Spark: 'sudo apt-get install openjdk-17-jre-headless', 'brew install openjdk@17' or use environment.yml (conda)"; exit 1; }
+
+demo: install java-check  ## run the whole pipeline on the offline demo source; prints the report path
+	$(PY) run_pipeline.py $(RUN_ARGS)
+
+test: install java-check  ## run the test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lab: install  ## JupyterLab on the notebooks, with the project's kernel
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+clean:  ## remove generated data and run reports (keeps .venv)
+	rm -rf data reports

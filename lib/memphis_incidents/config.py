@@ -1,0 +1,180 @@
+"""One place for settings: run parameters, source presets and the paths a profile uses.
+
+Run parameters are declared once here (`RunParameters`); the notebooks' `parameters` cells use the
+same names and defaults (a test checks it) and the runner rejects anything else before a kernel starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PROFILES = ("embedded", "gcp")
+PRESETS_ENV = "MEMPHIS_INCIDENTS_PRESETS"
+REQUIRED_FIELDS = ("row_id", "offense_ts", "category")
+CANONICAL_SOURCE_FIELDS = (
+    "row_id", "incident_id", "offense_ts", "reported_ts", "agency_crime_type", "ucr_code",
+    "category", "description", "nibrs_crime_against", "nibrs_group", "address", "city", "zip",
+    "precinct", "latitude", "longitude", "source_updated_ts",
+)
+
+
+@dataclass(frozen=True)
+class RunParameters:
+    """Every parameter a run accepts; notebooks declare the subset they use, with these defaults."""
+
+    run_id: str = ""
+    profile: str = "embedded"
+    source: str = "demo"
+    data_dir: str = "data"
+    base_url: str = ""
+    full_refresh: bool = False
+    demo_rows: int = 250_000
+    demo_seed: int = 42
+    demo_day: int = 0
+    max_reject_share: float = 0.05
+    spark_master: str = "local[*]"
+    spark_remote: str = ""
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ConfigError(f"profile must be one of {', '.join(PROFILES)}, not {self.profile!r}")
+        if self.demo_rows < 0 or self.demo_day < 0:
+            raise ConfigError("demo_rows and demo_day must be zero or more")
+        if not 0 <= self.max_reject_share <= 1:
+            raise ConfigError("max_reject_share must be between 0 and 1")
+        load_preset(self.source)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "RunParameters":
+        """Build from loosely typed values (CLI strings or JSON), refusing unknown names and bad types."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            hint = ", ".join(sorted(known))
+            raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; known: {hint}")
+        return cls(**{name: coerce(name, value, known[name].type) for name, value in values.items()})
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def coerce(name: str, value: Any, type_name: Any) -> Any:
+    """Coerce a parameter value to its declared type, or raise ConfigError naming it."""
+    type_name = getattr(type_name, "__name__", type_name)
+    if type_name == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"true", "1", "yes"}:
+            return True
+        if text in {"false", "0", "no"}:
+            return False
+    elif type_name == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").replace("_", "").isdigit():
+            return int(value)
+    elif type_name == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    elif type_name == "str":
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"parameter {name} must be {type_name}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A source publication: where it lives and how its fields map to the canonical schema."""
+
+    name: str
+    kind: str
+    title: str
+    url: str
+    timestamps: str
+    updated_field: str
+    omissions: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.kind == "demo"
+
+
+def _read_presets() -> dict[str, dict[str, Any]]:
+    text = resources.files(__package__).joinpath("presets.toml").read_text(encoding="utf-8")
+    presets = tomllib.loads(text)
+    extra = os.environ.get(PRESETS_ENV)
+    if extra:
+        try:
+            presets.update(tomllib.loads(Path(extra).read_text(encoding="utf-8")))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read presets file {extra} ({PRESETS_ENV}): {exc}") from None
+    return presets
+
+
+def preset_names() -> list[str]:
+    return sorted(_read_presets())
+
+
+def load_preset(name: str, base_url: str = "") -> Preset:
+    """The named preset, with its field mapping resolved and checked."""
+    presets = _read_presets()
+    if name not in presets:
+        raise ConfigError(f"unknown source {name!r}; presets: {', '.join(sorted(presets))}")
+    raw = dict(presets[name])
+    mapping = raw.pop("fields", {})
+    if isinstance(mapping, str):  # borrow another preset's mapping
+        mapping = presets.get(mapping, {}).get("fields", {})
+    missing = [f for f in REQUIRED_FIELDS if f not in mapping]
+    unknown = [f for f in mapping if f not in CANONICAL_SOURCE_FIELDS]
+    if missing or unknown:
+        raise ConfigError(f"preset {name!r}: missing fields {missing}, unknown fields {unknown}")
+    if raw.get("kind") not in {"demo", "socrata", "arcgis"}:
+        raise ConfigError(f"preset {name!r}: kind must be demo, socrata or arcgis")
+    if raw.get("timestamps") not in {"epoch_ms_utc", "floating_local"}:
+        raise ConfigError(f"preset {name!r}: timestamps must be epoch_ms_utc or floating_local")
+    try:
+        preset = Preset(name=name, fields=dict(mapping), **raw)
+    except TypeError as exc:
+        raise ConfigError(f"preset {name!r}: {exc}") from None
+    return dataclasses.replace(preset, url=base_url) if base_url else preset
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the embedded profile keeps things, all under one data directory per source."""
+
+    root: Path
+
+    @classmethod
+    def for_source(cls, data_dir: str | Path, source: str) -> "Paths":
+        return cls(Path(data_dir).resolve() / source)
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"

@@ -1,0 +1,99 @@
+"""Validation of canonical rows: duplicates dropped and counted, bad rows quarantined with a reason.
+
+Every row received ends in exactly one bucket: valid (to be upserted), rejected (quarantined with
+a reason) or duplicate (another row of the same batch carries the same row id), so
+received = valid + rejected + duplicates always holds.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .config import Preset
+from .schema import canonical_incidents
+
+EARLIEST = pd.Timestamp("1970-01-01", tz="UTC")
+FUTURE_SLACK = timedelta(days=1)
+QUARANTINE_SCHEMA = pa.schema([
+    ("batch_id", pa.string()),
+    ("row_id", pa.string()),
+    ("reason", pa.string()),
+    ("raw_json", pa.string()),
+])
+
+
+@dataclass
+class BatchSplit:
+    """A raw batch split into valid canonical rows, rejected rows and a duplicate count."""
+
+    valid: pd.DataFrame
+    rejected: pa.Table
+    duplicates: int
+
+    @property
+    def received(self) -> int:
+        return len(self.valid) + self.rejected.num_rows + self.duplicates
+
+
+def rejection_reasons(canon: pd.DataFrame, raw_offense: pd.Series, ingested_at: datetime) -> pd.Series:
+    """The first rule each row breaks, or null for a valid row (rules in order of precedence)."""
+    ts = canon["offense_ts_utc"]
+    horizon = pd.Timestamp(ingested_at) + FUTURE_SLACK
+    reasons = np.select(
+        [
+            canon["row_id"].isna(),
+            raw_offense.isna(),
+            ts.isna(),
+            ts < EARLIEST,
+            ts > horizon,
+        ],
+        ["missing_row_id", "missing_offense_date", "unparseable_offense_date",
+         "offense_date_before_1970", "offense_date_in_future"],
+        default="",
+    )
+    return pd.Series(reasons, index=canon.index, dtype="string").replace("", pd.NA)
+
+
+def duplicate_mask(canon: pd.DataFrame) -> pd.Series:
+    """Rows another row of the batch supersedes: same row id, kept is the latest update, then last."""
+    keyed = canon["row_id"].notna()
+    order = canon.assign(_pos=np.arange(len(canon))).sort_values(
+        ["source_updated_ts_utc", "_pos"], na_position="first", kind="stable")
+    superseded = order["row_id"].duplicated(keep="last") & order["row_id"].notna()
+    return superseded.reindex(canon.index) & keyed
+
+
+def string_array(values: pd.Series) -> pa.Array:
+    """A nullable pandas text column as an Arrow string array."""
+    return pa.array(values.astype(object).where(values.notna(), None).tolist(), pa.string())
+
+
+def raw_records_json(raw: pd.DataFrame) -> list[str]:
+    """Each raw row as compact JSON text (source fields only), kept with quarantined rows."""
+    fields = [c for c in raw.columns if not c.startswith("_ingest_")]
+    return [json.dumps(rec, default=str, ensure_ascii=False)
+            for rec in raw[fields].astype(object).where(raw[fields].notna(), None).to_dict("records")]
+
+
+def split_batch(raw: pd.DataFrame, preset: Preset, batch_id: str, ingested_at: datetime) -> BatchSplit:
+    """Normalise a raw batch and split it into valid, rejected and duplicate rows."""
+    raw = raw.reset_index(drop=True)
+    canon = canonical_incidents(raw, preset, batch_id)
+    dupes = duplicate_mask(canon)
+    offense_field = preset.fields["offense_ts"]
+    raw_offense = raw[offense_field] if offense_field in raw else pd.Series(None, index=raw.index)
+    reasons = rejection_reasons(canon, raw_offense, ingested_at).mask(dupes)
+    bad = reasons.notna()
+    rejected = pa.table({
+        "batch_id": pa.array([batch_id] * int(bad.sum()), pa.string()),
+        "row_id": string_array(canon.loc[bad, "row_id"]),
+        "reason": string_array(reasons[bad]),
+        "raw_json": pa.array(raw_records_json(raw.loc[bad]), pa.string()),
+    }, schema=QUARANTINE_SCHEMA)
+    valid = canon.loc[~bad & ~dupes]
+    return BatchSplit(valid=valid, rejected=rejected, duplicates=int(dupes.sum()))

@@ -1,0 +1,392 @@
+"""The pipeline runner: strict parameters, one fresh kernel per notebook, run reports, exit codes.
+
+`run_pipeline.py` is a thin shell around `main`. Each step is a parameterised notebook executed by
+papermill; its executed copy, the HTML report and `run.json` land in `<reports_dir>/<run_id>/`.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+from .config import RunParameters, preset_names
+from .errors import ConfigError, ExitCode, PipelineError, exit_code_for
+from .runlog import new_run_id
+
+KERNEL_NAME = "memphis-incidents"
+PACKAGES = ("memphis-incidents", "pandas", "pyarrow", "duckdb", "pyspark", "papermill", "nbconvert")
+log = logging.getLogger("memphis_incidents.runner")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stage of the pipeline and the notebook that runs it."""
+
+    name: str
+    notebook: str
+
+
+STEPS = (
+    Step("ingest", "01_ingest.ipynb"),
+    Step("load", "02_warehouse_load.ipynb"),
+    Step("aggregate", "03_spark_aggregate.ipynb"),
+    Step("analysis", "04_analysis.ipynb"),
+)
+STEP_NAMES = tuple(s.name for s in STEPS)
+
+
+@dataclass
+class StepResult:
+    """What happened to one step in this run."""
+
+    name: str
+    notebook: str
+    status: str = "pending"  # pending | running | succeeded | failed | skipped
+    duration_s: float | None = None
+    output_notebook: str | None = None
+    error: dict[str, Any] | None = None
+    exit_code: int = 0
+
+
+@dataclass
+class RunOptions:
+    """How to run, as opposed to what to compute (RunParameters)."""
+
+    reports_dir: Path
+    notebooks_dir: Path
+    steps: tuple[Step, ...] = STEPS
+    cell_timeout: int = 1800
+    log_output: bool = False
+    dry_run: bool = False
+    resume: str = ""
+
+
+@dataclass
+class Run:
+    """A run in progress: its id, parameters, step results and report folder."""
+
+    params: RunParameters
+    options: RunOptions
+    results: list[StepResult] = field(default_factory=list)
+    started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def run_id(self) -> str:
+        return self.params.run_id
+
+    @property
+    def folder(self) -> Path:
+        return self.options.reports_dir / self.run_id
+
+
+# ---- command line --------------------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    steps = ", ".join(STEP_NAMES)
+    p = argparse.ArgumentParser(
+        prog="run_pipeline.py",
+        description="Run the memphis-incidents pipeline: ingest, warehouse load, Spark aggregation "
+                    "and analysis notebooks, in order, each in a fresh kernel. Executed notebooks, "
+                    "report.html and run.json go to REPORTS_DIR/RUN_ID/.",
+        epilog="Exit codes: " + ", ".join(f"{c.value} {c.name.lower().replace('_', ' ')}" for c in ExitCode)
+               + f". Sources: {', '.join(preset_names())}. Run parameters (-p): "
+               + ", ".join(f"{f.name} ({f.type})" for f in dataclasses.fields(RunParameters)) + ".")
+    p.add_argument("--profile", choices=("embedded", "gcp"), help="storage and engines (default embedded)")
+    p.add_argument("--source", help="source preset (default demo)")
+    p.add_argument("--full-refresh", action="store_true", help="re-pull everything; rows gone at the source are deleted")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="set a run parameter (repeatable); unknown names or bad values stop the run")
+    p.add_argument("--run-id", help="use this run id instead of a new one")
+    p.add_argument("--reports-dir", default="reports", help="where run reports go (default reports/)")
+    p.add_argument("--only", choices=STEP_NAMES, help=f"run just this step ({steps})")
+    p.add_argument("--from", dest="from_step", choices=STEP_NAMES, help="start at this step")
+    p.add_argument("--until", choices=STEP_NAMES, help="stop after this step")
+    p.add_argument("--resume", metavar="RUN_ID", help="re-run the failed step of RUN_ID and those after it")
+    p.add_argument("--dry-run", action="store_true", help="print what would run, with which parameters, and exit")
+    p.add_argument("--cell-timeout", type=int, default=1800, help="seconds one cell may run (default 1800)")
+    p.add_argument("--log-output", action="store_true", help="stream cell output live")
+    return p
+
+
+def selected_steps(only: str | None, from_step: str | None, until: str | None) -> tuple[Step, ...]:
+    """The steps to run, in pipeline order."""
+    if only:
+        return tuple(s for s in STEPS if s.name == only)
+    start = STEP_NAMES.index(from_step) if from_step else 0
+    stop = STEP_NAMES.index(until) + 1 if until else len(STEPS)
+    if start >= stop:
+        raise ConfigError(f"--from {from_step} comes after --until {until}")
+    return STEPS[start:stop]
+
+
+def parameters_from_args(args: argparse.Namespace) -> RunParameters:
+    """Strictly validated run parameters from the command line."""
+    values: dict[str, Any] = {}
+    for name, value in args.parameter:
+        if name in values:
+            raise ConfigError(f"parameter {name} given twice")
+        values[name] = value
+    for name in ("profile", "source", "run_id"):
+        if getattr(args, name, None):
+            values[name] = getattr(args, name)
+    if args.full_refresh:
+        values["full_refresh"] = True
+    params = RunParameters.from_mapping(values)
+    return dataclasses.replace(params, data_dir=str(Path(params.data_dir).resolve()),
+                               run_id=params.run_id or new_run_id())
+
+
+# ---- execution -----------------------------------------------------------------------------------
+def ensure_kernel() -> str:
+    """Register (once) a Jupyter kernel that runs this interpreter, so notebooks see this package."""
+    from ipykernel.kernelspec import install
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+        if spec.argv and spec.argv[0] == sys.executable:
+            return KERNEL_NAME
+    except NoSuchKernel:
+        pass
+    install(kernel_name=KERNEL_NAME, display_name="Python (memphis-incidents)", prefix=sys.prefix)
+    return KERNEL_NAME
+
+
+def notebook_parameters(notebook: Path, params: RunParameters) -> dict[str, Any]:
+    """The run parameters a notebook declares in its `parameters` cell."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    known = params.as_dict()
+    unknown = sorted(set(declared) - set(known))
+    if unknown:
+        raise ConfigError(f"{notebook.name} declares parameters the runner does not know: {unknown}")
+    return {name: known[name] for name in declared}
+
+
+def execute_step(step: Step, run: Run, kernel: str) -> StepResult:
+    """Run one notebook in a fresh kernel; never raises for a notebook failure."""
+    import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    source = run.options.notebooks_dir / step.notebook
+    output = run.folder / step.notebook
+    result = StepResult(step.name, step.notebook, status="running", output_notebook=str(output))
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(source), str(output), parameters=notebook_parameters(source, run.params),
+            kernel_name=kernel, cwd=str(run.options.notebooks_dir.parent), progress_bar=False,
+            log_output=run.options.log_output, execution_timeout=run.options.cell_timeout,
+            request_save_on_cell_execute=True)
+        result.status = "succeeded"
+    except PapermillExecutionError as exc:
+        result.error = {"ename": exc.ename, "evalue": exc.evalue, "cell": exc.exec_count,
+                        "cell_index": exc.cell_index}
+        result.exit_code = exit_code_for(exc.ename)
+    except DeadKernelError as exc:
+        result.error = {"ename": "DeadKernelError",
+                        "evalue": f"the kernel died (often out of memory): {exc}"}
+        result.exit_code = ExitCode.KERNEL_DIED
+    except CellTimeoutError as exc:
+        result.error = {"ename": "CellTimeoutError",
+                        "evalue": f"a cell ran longer than --cell-timeout {run.options.cell_timeout} s: {exc}"}
+        result.exit_code = ExitCode.TIMEOUT
+    except RuntimeError as exc:  # the kernel did not start or answer
+        result.error = {"ename": type(exc).__name__, "evalue": str(exc)}
+        result.exit_code = ExitCode.KERNEL_DIED
+    if result.error:
+        result.status = "failed"
+    result.duration_s = round(time.perf_counter() - started, 2)
+    return result
+
+
+def failure_block(result: StepResult, run: Run) -> str:
+    """The one readable block printed when a step fails."""
+    error = result.error or {}
+    where = f" in cell [{error['cell']}]" if error.get("cell") else ""
+    message = str(error.get("evalue", "")).strip()
+    return "\n".join([
+        "",
+        f"FAILED: step '{result.name}' ({result.notebook}){where}",
+        f"  {error.get('ename', 'Error')}: {message}",
+        f"  partial notebook: {result.output_notebook}",
+        f"  exit code: {int(result.exit_code)} ({ExitCode(result.exit_code).name.lower()})",
+        f"  resume with: {resume_command(run)}",
+        "",
+    ])
+
+
+def resume_command(run: Run) -> str:
+    parts = [Path(sys.argv[0]).name if sys.argv and sys.argv[0].endswith(".py") else "run_pipeline.py",
+             "--resume", run.run_id]
+    if run.options.reports_dir != Path("reports"):
+        parts += ["--reports-dir", str(run.options.reports_dir)]
+    return "python " + " ".join(shlex.quote(p) for p in parts)
+
+
+# ---- manifest ------------------------------------------------------------------------------------
+def versions() -> dict[str, str]:
+    found = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def git_sha(folder: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def manifest(run: Run, status: str, finished: bool) -> dict[str, Any]:
+    """run.json: parameters, per-step status and timings, row counts, watermarks, versions."""
+    from .profiles import backends
+    from .runlog import read_step_record
+
+    stores = backends(run.params)
+    batch = stores.lake.batch_meta(run.run_id) or {}
+    load = read_step_record(stores.storage, run.run_id, "load") or {}
+    rows = load.get("rows", {})
+    return {
+        "run_id": run.run_id,
+        "status": status,
+        "profile": run.params.profile,
+        "source": run.params.source,
+        "synthetic": bool(batch.get("synthetic", run.params.source == "demo")),
+        "started_at": run.started_at,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds") if finished else None,
+        "parameters": run.params.as_dict(),
+        "steps": [dataclasses.asdict(r) for r in run.results],
+        "rows": {"received": rows.get("received", batch.get("rows")), "loaded": rows.get("loaded"),
+                 "quarantined": rows.get("quarantined"), "duplicates": rows.get("duplicates"),
+                 **{k: v for k, v in rows.items() if k not in ("received", "loaded", "quarantined", "duplicates")}},
+        "watermark": load.get("watermark", {"before": batch.get("watermark_before"), "after": None}),
+        "batch": {k: batch.get(k) for k in ("batch_id", "mode", "rows", "pages", "server_count", "query", "data")},
+        "data_root": stores.data_root,
+        "report": "report.html" if (run.folder / "report.html").exists() else None,
+        "versions": versions(),
+        "git_sha": git_sha(run.options.notebooks_dir.parent),
+    }
+
+
+def save_manifest(run: Run, status: str, finished: bool = False) -> dict[str, Any]:
+    from .reports import write_manifest
+
+    doc = manifest(run, status, finished)
+    write_manifest(run.folder / "run.json", doc)
+    return doc
+
+
+# ---- the run -------------------------------------------------------------------------------------
+def execute_run(run: Run) -> int:
+    """Run the selected steps in order; later steps are skipped after a failure."""
+    from .reports import write_report
+
+    kernel = ensure_kernel()
+    run.folder.mkdir(parents=True, exist_ok=True)
+    todo = {s.name for s in run.options.steps}
+    run.results = run.results or [StepResult(s.name, s.notebook) for s in STEPS]
+    save_manifest(run, "running")
+    code = ExitCode.OK
+    for step, result in zip(STEPS, run.results):
+        if step.name not in todo or result.status == "succeeded" and run.options.resume:
+            if result.status != "succeeded":
+                result.status = "skipped"
+            continue
+        if code != ExitCode.OK:
+            result.status = "skipped"
+            continue
+        log.info("run=%s step=%s status=started", run.run_id, step.name)
+        print(f"[{step.name}] {step.notebook} ...", flush=True)
+        result.__dict__.update(dataclasses.asdict(execute_step(step, run, kernel)))
+        log.info("run=%s step=%s status=%s duration_s=%s", run.run_id, step.name, result.status, result.duration_s)
+        print(f"[{step.name}] {result.status} in {result.duration_s:.1f} s", flush=True)
+        if result.status == "failed":
+            code = ExitCode(result.exit_code)
+            print(failure_block(result, run), file=sys.stderr, flush=True)
+        save_manifest(run, "running")
+    analysis = next(r for r in run.results if r.name == "analysis")
+    if analysis.status == "succeeded" and Path(analysis.output_notebook).exists():
+        write_report(analysis.output_notebook, run.folder / "report.html")
+    status = "succeeded" if code == ExitCode.OK else "failed"
+    save_manifest(run, status, finished=True)
+    return int(code)
+
+
+def dry_run(run: Run) -> int:
+    """Print what would run, with which parameters, and why."""
+    print(f"run {run.run_id} (dry run: nothing is executed)")
+    todo = {s.name for s in run.options.steps}
+    done = {r.name for r in run.results if r.status == "succeeded"}
+    for step in STEPS:
+        if step.name in done:
+            print(f"  skip {step.name:<9} succeeded earlier in run {run.run_id}")
+        elif step.name in todo:
+            params = notebook_parameters(run.options.notebooks_dir / step.notebook, run.params)
+            print(f"  run  {step.name:<9} {step.notebook}  " +
+                  " ".join(f"{k}={v!r}" for k, v in params.items()))
+        else:
+            print(f"  skip {step.name:<9} not selected")
+    return 0
+
+
+def resumed_run(run_id: str, options: RunOptions) -> Run:
+    """A failed run's parameters and results, ready to continue from its failed step."""
+    import json
+
+    path = options.reports_dir / run_id / "run.json"
+    if not path.exists():
+        raise ConfigError(f"no run {run_id} in {options.reports_dir} (looked for {path})")
+    doc = json.loads(path.read_text())
+    if doc["status"] == "succeeded":
+        raise ConfigError(f"run {run_id} succeeded; there is nothing to resume")
+    params = RunParameters.from_mapping(doc["parameters"])
+    results = [StepResult(**{k: v for k, v in r.items() if k in StepResult.__dataclass_fields__})
+               for r in doc["steps"]]
+    return Run(params=params, options=options, results=results, started_at=doc["started_at"])
+
+
+def main(argv: Sequence[str] | None, project_root: Path) -> int:
+    """Entry point of run_pipeline.py: returns the process exit code."""
+    logging.basicConfig(level=os.environ.get("MEMPHIS_INCIDENTS_LOG", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        options = RunOptions(reports_dir=Path(args.reports_dir), notebooks_dir=project_root / "notebooks",
+                             steps=selected_steps(args.only, args.from_step, args.until),
+                             cell_timeout=args.cell_timeout, log_output=args.log_output,
+                             dry_run=args.dry_run, resume=args.resume or "")
+        run = resumed_run(args.resume, options) if args.resume else Run(parameters_from_args(args), options)
+        if args.dry_run:
+            return dry_run(run)
+        from .runlock import run_lock
+        from .config import Paths
+
+        with run_lock(Paths.for_source(run.params.data_dir, run.params.source).root, run.run_id):
+            print(f"run {run.run_id}: profile={run.params.profile} source={run.params.source} "
+                  f"reports in {run.folder}", flush=True)
+            code = execute_run(run)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    if code == ExitCode.OK:
+        report = run.folder / "report.html"
+        print(f"report: {report.resolve() if report.exists() else '(no analysis step in this run)'}")
+        print(f"run manifest: {(run.folder / 'run.json').resolve()}")
+    return code

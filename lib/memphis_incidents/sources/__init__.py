@@ -1,0 +1,20 @@
+"""Sources of raw incident rows, chosen by preset kind: demo, socrata or arcgis."""
+from __future__ import annotations
+
+from ..config import Preset, RunParameters
+from .base import Source
+
+
+def make_source(preset: Preset, params: RunParameters) -> Source:
+    """The source client for a preset, configured from the run parameters."""
+    if preset.kind == "demo":
+        from .demo import DemoSource
+
+        return DemoSource(preset, rows=params.demo_rows, seed=params.demo_seed, day=params.demo_day)
+    if preset.kind == "socrata":
+        from .socrata import SocrataSource
+
+        return SocrataSource(preset)
+    from .arcgis import ArcGISSource
+
+    return ArcGISSource(preset)

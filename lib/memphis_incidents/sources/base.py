@@ -1,0 +1,42 @@
+"""The interface every source implements: pull raw pages since a watermark, count, and say how.
+
+A source yields raw rows exactly as the publication gives them (field names and value types of the
+source), one Arrow table per page. Normalising to the canonical schema happens later (schema.py).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Iterator, Protocol
+
+import pyarrow as pa
+
+from ..config import Preset
+
+
+class Source(Protocol):
+    """A publication of the incident data that can be pulled in pages."""
+
+    preset: Preset
+
+    def pull(self, since: str | None) -> Iterator[pa.Table]:
+        """Raw pages of rows updated at or after `since` (an ISO UTC watermark), all rows if None."""
+
+    def count(self, since: str | None) -> int | None:
+        """The server's own count of the rows `pull(since)` returns, or None if it cannot say."""
+
+    def watermark_of(self, table: pa.Table) -> str | None:
+        """The highest update time in a raw table, as an ISO UTC watermark."""
+
+    def describe(self, since: str | None) -> str:
+        """A one-line, secret-free description of the pull, for batch metadata and logs."""
+
+
+def iso_utc(moment: datetime) -> str:
+    """A watermark string: ISO-8601 UTC with milliseconds and a Z."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_watermark(text: str) -> datetime:
+    """Parse a watermark written by `iso_utc` (or any ISO-8601 string with an offset)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

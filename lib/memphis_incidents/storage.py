@@ -1,0 +1,85 @@
+"""Object storage behind one small interface: a local folder (embedded) or a GCS bucket (gcp).
+
+Keys are '/'-separated relative paths. Every write is atomic: a reader sees the old object or the
+new one, never half of one (local: temp file + rename; GCS: single-object uploads are atomic).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Storage(Protocol):
+    """Atomic, key-addressed blob storage."""
+
+    def write_bytes(self, key: str, data: bytes) -> None: ...
+
+    def read_bytes(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys under a prefix, sorted."""
+
+    def delete(self, key: str) -> None: ...
+
+    def uri(self, key: str) -> str:
+        """Where a user finds the object (a path or a gs:// URI)."""
+
+
+class LocalStorage:
+    """A folder on the local disk."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.path(prefix)
+        if not base.exists():
+            return []
+        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*")
+                      if p.is_file() and not p.name.startswith(".tmp-"))
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def uri(self, key: str) -> str:
+        return str(self.path(key))
+
+
+def write_json(storage: Storage, key: str, value: Any) -> None:
+    """Write a JSON document atomically."""
+    storage.write_bytes(key, (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def read_json(storage: Storage, key: str, default: Any = None) -> Any:
+    """Read a JSON document, or `default` if it does not exist."""
+    if not storage.exists(key):
+        return default
+    return json.loads(storage.read_bytes(key))

@@ -1,0 +1,1 @@
+"""Warehouse back ends: embedded (Parquet + DuckDB) and BigQuery, chosen by profile."""

@@ -1,0 +1,278 @@
+"""The embedded warehouse: versioned Hive-partitioned Parquet, queried with DuckDB.
+
+`incidents/vNNNNNN/offense_month=YYYY-MM-01/part-0.parquet` holds one complete version of the table,
+partitioned by offense month (Memphis local time) and sorted by category then row id inside each
+partition. `incidents/current` is a symlink to the live version. An upsert writes a new version
+(untouched partitions are hard links, touched ones are rewritten) and then swaps the symlink with
+one atomic rename, so a crash at any instant leaves the previous version whole and readable, and
+Spark, DuckDB or pandas all read the same plain Parquet. Marts and quarantine work the same way.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..errors import PipelineError
+from ..schema import CANONICAL_SCHEMA
+from ..quality import QUARANTINE_SCHEMA
+
+PARTITION = "offense_month"
+KEEP_VERSIONS = 3
+VERSION = re.compile(r"^v(\d{6})$")
+DATA_COLUMNS = [n for n in CANONICAL_SCHEMA.names if n != PARTITION]
+
+
+@dataclass
+class UpsertResult:
+    """What an upsert changed, in rows, and the version it produced."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted_at_source: int = 0
+    withdrawn: int = 0
+    partitions_rewritten: int = 0
+    version: str | None = None
+
+    def as_dict(self) -> dict[str, int | str | None]:
+        return asdict(self)
+
+
+class VersionedDir:
+    """A directory of immutable versions `vNNNNNN/` and a `current` symlink swapped atomically."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    @property
+    def current(self) -> Path | None:
+        link = self.root / "current"
+        return link.resolve() if link.is_symlink() and link.resolve().exists() else None
+
+    def versions(self) -> list[Path]:
+        if not self.root.exists():
+            return []
+        return sorted(p for p in self.root.iterdir() if VERSION.match(p.name) and p.is_dir())
+
+    def staging(self) -> Path:
+        """A fresh, empty directory for the next version (leftovers of a crash are cleared)."""
+        numbers = [int(VERSION.match(p.name).group(1)) for p in self.versions()]
+        target = self.root / f".v{max(numbers, default=0) + 1:06d}.staging"
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        return target
+
+    def publish(self, staged: Path) -> Path:
+        """Rename a staged version into place, point `current` at it, then prune old versions."""
+        final = self.root / staged.name.removeprefix(".").removesuffix(".staging")
+        _fsync_tree(staged)
+        os.rename(staged, final)
+        link = self.root / f".current.{os.getpid()}"
+        link.unlink(missing_ok=True)
+        link.symlink_to(final.name)
+        os.replace(link, self.root / "current")
+        _fsync_dir(self.root)
+        for old in self.versions()[:-KEEP_VERSIONS]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+
+class LocalWarehouse:
+    """The `incidents` table, the quarantine and the marts under one local folder."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.incidents_dir = VersionedDir(self.root / "incidents")
+        self.marts_dir = VersionedDir(self.root / "marts")
+
+    # ---- reading -----------------------------------------------------------------------------
+    def incidents_path(self) -> Path | None:
+        """The live version's folder (resolved, so a reader is not moved mid-read)."""
+        return self.incidents_dir.current
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with views `incidents`, `quarantine` and one per mart."""
+        con = duckdb.connect()
+        current = self.incidents_path()
+        if current is not None:
+            con.execute(f"CREATE VIEW incidents AS SELECT {', '.join(CANONICAL_SCHEMA.names)} "
+                        f"FROM read_parquet('{current}/*/*.parquet', hive_partitioning = true)")
+        if self._quarantine_files():
+            con.execute(f"CREATE VIEW quarantine AS SELECT * FROM "
+                        f"read_parquet('{self.root}/quarantine/*/*.parquet', hive_partitioning = false)")
+        marts = self.marts_dir.current
+        for mart in sorted(marts.iterdir()) if marts else []:
+            con.execute(f"CREATE VIEW {mart.name} AS SELECT * FROM read_parquet('{mart}/*.parquet')")
+        return con
+
+    def read_incidents(self) -> pa.Table:
+        """The whole live table as Arrow, in partition then cluster order."""
+        current = self.incidents_path()
+        if current is None:
+            return CANONICAL_SCHEMA.empty_table()
+        with self.connect() as con:
+            return con.sql("SELECT * FROM incidents ORDER BY offense_month, category, row_id") \
+                .to_arrow_table().cast(CANONICAL_SCHEMA)
+
+    # ---- writing -----------------------------------------------------------------------------
+    def upsert(self, staged: pa.Table, withdraw_ids: list[str] | None = None,
+               present_ids: pa.Array | None = None) -> UpsertResult:
+        """Insert new rows, replace changed ones, drop withdrawn ones; keyed by row id.
+
+        `staged` holds canonical rows with unique row ids. `withdraw_ids` are rows whose newest
+        version was rejected; `present_ids`, given for a full refresh, is every row id the source
+        still has: rows missing from it were deleted at the source and leave the table too.
+        Unchanged rows (same content hash) and stale ones (older source update time than the
+        stored row) are kept as they are, so loading the same batch again changes nothing and
+        writes nothing.
+        """
+        con = duckdb.connect()
+        con.register("staged", staged.cast(CANONICAL_SCHEMA))
+        con.register("withdrawn_ids", pa.table({"row_id": pa.array(withdraw_ids or [], pa.string())}))
+        current = self.incidents_path()
+        source = (f"read_parquet('{current}/*/*.parquet', hive_partitioning = true)"
+                  if current else "staged WHERE false")
+        con.execute(f"CREATE TEMP TABLE existing AS SELECT {', '.join(CANONICAL_SCHEMA.names)} FROM {source}")
+        con.execute("""CREATE TEMP TABLE changed AS
+            SELECT s.*, e.row_id IS NOT NULL AS was_present FROM staged s
+            LEFT JOIN existing e USING (row_id)
+            WHERE e.row_id IS NULL
+               OR (e.row_hash <> s.row_hash
+                   AND coalesce(s.source_updated_ts_utc >= e.source_updated_ts_utc, true))""")
+        gone = "SELECT row_id FROM withdrawn_ids"
+        if present_ids is not None:
+            con.register("present_ids", pa.table({"row_id": present_ids.cast(pa.string())}))
+            gone += " UNION SELECT row_id FROM existing ANTI JOIN present_ids USING (row_id)"
+        con.execute(f"CREATE TEMP TABLE gone AS SELECT DISTINCT e.row_id, w.row_id IS NOT NULL AS withdrawn "
+                    f"FROM existing e JOIN ({gone}) g USING (row_id) "
+                    f"LEFT JOIN withdrawn_ids w USING (row_id) "
+                    f"WHERE e.row_id NOT IN (SELECT row_id FROM changed)")
+        result = self._counts(con, staged.num_rows)
+        if result.inserted + result.updated + result.deleted_at_source + result.withdrawn == 0:
+            return result
+        touched = [r[0] for r in con.execute(f"""
+            SELECT {PARTITION} FROM changed
+            UNION SELECT e.{PARTITION} FROM existing e
+            WHERE e.row_id IN (SELECT row_id FROM changed UNION ALL SELECT row_id FROM gone)
+            ORDER BY 1""").fetchall()]
+        rows = con.sql(f"""
+            SELECT * FROM (
+                SELECT * FROM existing
+                WHERE {PARTITION} IN (SELECT UNNEST(?))
+                  AND row_id NOT IN (SELECT row_id FROM changed)
+                  AND row_id NOT IN (SELECT row_id FROM gone)
+                UNION ALL BY NAME SELECT * EXCLUDE (was_present) FROM changed)
+            ORDER BY {PARTITION}, category, row_id""", params=[touched]).to_arrow_table()
+        version = self._write_version(current, rows.cast(CANONICAL_SCHEMA), touched)
+        result.partitions_rewritten = len(touched)
+        result.version = version.name
+        return result
+
+    @staticmethod
+    def _counts(con: duckdb.DuckDBPyConnection, staged_rows: int) -> UpsertResult:
+        inserted, updated = con.execute(
+            "SELECT count(*) FILTER (NOT was_present), count(*) FILTER (was_present) FROM changed").fetchone()
+        deleted, withdrawn = con.execute(
+            "SELECT count(*) FILTER (NOT withdrawn), count(*) FILTER (withdrawn) FROM gone").fetchone()
+        return UpsertResult(inserted=inserted, updated=updated, unchanged=staged_rows - inserted - updated,
+                            deleted_at_source=deleted, withdrawn=withdrawn)
+
+    def _write_version(self, current: Path | None, rows: pa.Table, touched: list) -> Path:
+        """Stage a new version: link untouched partitions, write touched ones, then publish."""
+        staged = self.incidents_dir.staging()
+        touched_names = {f"{PARTITION}={month.isoformat()}" for month in touched}
+        for part in sorted(current.iterdir()) if current else []:
+            if part.name not in touched_names:
+                _link_tree(part, staged / part.name)
+        months = rows.column(PARTITION)
+        for month in touched:
+            part = rows.filter(pc.equal(months, pa.scalar(month, pa.date32()))).select(DATA_COLUMNS)
+            if part.num_rows:
+                target = staged / f"{PARTITION}={month.isoformat()}"
+                target.mkdir()
+                pq.write_table(part, target / "part-0.parquet", compression="zstd")
+        return self.incidents_dir.publish(staged)
+
+    def spark_incidents(self, spark):
+        """The live table as a Spark DataFrame (plain Parquet, partition column discovered)."""
+        current = self.incidents_path()
+        if current is None:
+            raise PipelineError("the incidents table is empty: run the warehouse load first")
+        return spark.read.parquet(str(current))
+
+    def save_marts(self, marts: dict) -> Path:
+        """Write every Spark mart into one new marts version and publish them together."""
+        staged = self.marts_dir.staging()
+        for name, frame in marts.items():
+            frame.coalesce(1).write.parquet(str(staged / name))
+        return self.marts_dir.publish(staged)
+
+    def read_mart(self, name: str) -> pd.DataFrame:
+        """One mart of the live marts version as pandas."""
+        current = self.marts_dir.current
+        if current is None or not (current / name).exists():
+            raise PipelineError(f"mart {name} not found: run the Spark aggregation first")
+        return pd.read_parquet(current / name)
+
+    def write_quarantine(self, batch_id: str, rejected: pa.Table) -> Path:
+        """Keep a batch's rejected rows (replaced whole if the batch is loaded again)."""
+        target = self.root / "quarantine" / f"batch_id={batch_id}" / "rejected.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(".rejected.parquet.tmp")
+        pq.write_table(rejected.cast(QUARANTINE_SCHEMA), tmp, compression="zstd")
+        os.replace(tmp, target)
+        return target
+
+    def quarantine_counts(self) -> pa.Table:
+        """Rejected rows per reason across all batches."""
+        if not self._quarantine_files():
+            return pa.table({"reason": pa.array([], pa.string()), "rows": pa.array([], pa.int64())})
+        with self.connect() as con:
+            return con.sql("SELECT reason, count(*) AS rows FROM quarantine "
+                           "GROUP BY reason ORDER BY rows DESC, reason").to_arrow_table()
+
+    def _quarantine_files(self) -> list[Path]:
+        return sorted((self.root / "quarantine").glob("*/*.parquet"))
+
+    def content_digest(self) -> str:
+        """A digest of the table's content (not its files): equal tables give equal digests."""
+        if self.incidents_path() is None:
+            return ""
+        with self.connect() as con:
+            return con.execute("SELECT md5(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY row_id)) "
+                               "FROM incidents t").fetchone()[0]
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Hard-link a partition folder into a new version (copy where links are not supported)."""
+    target.mkdir()
+    for file in source.iterdir():
+        try:
+            os.link(file, target / file.name)
+        except OSError:
+            shutil.copy2(file, target / file.name)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

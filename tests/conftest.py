@@ -1,0 +1,56 @@
+"""Shared fixtures: small raw frames in each preset's shape and paths to the real samples."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from memphis_incidents.config import load_preset
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_SAMPLES = REPO.parent / "shared" / "data" / "real"
+
+
+def epoch_ms(text: str) -> int:
+    """UTC epoch milliseconds of an ISO time written in UTC."""
+    return int(pd.Timestamp(text, tz="UTC").timestamp() * 1000)
+
+
+@pytest.fixture
+def arcgis_preset():
+    return load_preset("memphis-arcgis")
+
+
+@pytest.fixture
+def socrata_preset():
+    return load_preset("memphis-2024")
+
+
+@pytest.fixture
+def real_samples() -> Path:
+    if not REAL_SAMPLES.exists():
+        pytest.skip(f"real samples not found at {REAL_SAMPLES} (shared/ sits beside the repo)")
+    return REAL_SAMPLES
+
+
+@pytest.fixture
+def arcgis_rows() -> pd.DataFrame:
+    """Three clean ArcGIS-shaped rows (two offenses of one incident, one other incident)."""
+    return pd.DataFrame({
+        "ObjectId": [1, 2, 3],
+        "Crime_ID": ["2401000001ME", "2401000001ME", "2402000002ME"],
+        "Offense_Datetime": [epoch_ms("2024-01-15 03:30"), epoch_ms("2024-01-15 03:30"),
+                             epoch_ms("2024-02-01 05:59")],
+        "UCR_Category": ["LARCENY/THEFT", "ASSAULT", "BURGLARY"],
+        "UCR_Description": ["THEFT FROM BUILDING", "SIMPLE ASSAULT", "BURGLARY/BREAKING AND ENTERING"],
+        "NIBRS_Offense_Group": ["CRIMES AGAINST PROPERTY", "CRIMES AGAINST PERSONS", "CRIMES AGAINST PROPERTY"],
+        "NIBRS_Group": ["A", "A", "A"],
+        "Precinct": ["CRUMP", "CRUMP", "RAINES"],
+        "Street_Address": ["400 E MCLEMORE ST", "400 E MCLEMORE ST", "1700 WINCHESTER RD"],
+        "City": ["MEMPHIS", "MEMPHIS", "MEMPHIS"],
+        "Zip_Code": ["38106", "38106", "38116"],
+        "Latitude": [35.12, 35.12, 35.05],
+        "Longitude": [-90.03, -90.03, -89.98],
+        "EditDate": [epoch_ms("2024-02-02 12:00")] * 3,
+    })
