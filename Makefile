@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -m ipykernel install --sys-prefix --name memphis-incidents --display-name "Python (memphis-incidents)" >/dev/null
+	$(PY) -c "from memphis_incidents.runner import ensure_kernel; ensure_kernel()"
 	@touch $@
 
 install: $(STAMP)  ## create .venv and install the project with its test tools
@@ -36,3 +36,6 @@ lab: install  ## JupyterLab on the notebooks, with the project's kernel
 
 clean:  ## remove generated data and run reports (keeps .venv)
 	rm -rf data reports
+
+bench: install java-check  ## benchmarks at 1.7M demo rows; writes bench/results.md
+	$(PY) bench/run_bench.py $(BENCH_ARGS)

@@ -22,6 +22,7 @@ class Backends:
     state: State
     warehouse: Any  # LocalWarehouse or BigQueryWarehouse: same methods
     data_root: str
+    reports: Storage | None = None  # where run reports are archived besides the local folder
 
 
 def backends(params: RunParameters) -> Backends:

@@ -1,9 +1,12 @@
 """Run reports: the shareable HTML export of the analysis and the run.json manifest."""
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
+
+from .storage import Storage
 
 import nbformat
 from nbconvert import HTMLExporter
@@ -30,3 +33,41 @@ def write_manifest(path: str | Path, manifest: dict[str, Any]) -> None:
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
     tmp.replace(target)
+
+
+def archive_run(folder: Path, storage: Storage | None) -> None:
+    """Copy a run's report folder to the archive storage (GCS on the gcp profile)."""
+    if storage is None:
+        return
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            storage.write_bytes(f"{folder.name}/{path.name}", path.read_bytes())
+
+
+def run_manifests(reports_dir: Path) -> list[dict[str, Any]]:
+    """Every run.json under the reports folder, newest first."""
+    docs = []
+    for path in reports_dir.glob("*/run.json"):
+        try:
+            docs.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return sorted(docs, key=lambda d: d.get("started_at") or "", reverse=True)
+
+
+def write_index(reports_dir: Path) -> Path:
+    """reports/index.html: one line per run with its status and links to its report."""
+    rows = []
+    for doc in run_manifests(reports_dir):
+        run_id = html.escape(doc["run_id"])
+        report = f'<a href="{run_id}/report.html">report</a>' if doc.get("report") else ""
+        counts = doc.get("rows") or {}
+        rows.append(f"<tr><td>{run_id}</td><td>{html.escape(doc.get('status', ''))}</td>"
+                    f"<td>{html.escape(str(doc.get('source')))}</td><td>{counts.get('received')}</td>"
+                    f"<td>{counts.get('loaded')}</td><td>{counts.get('quarantined')}</td><td>{report}</td></tr>")
+    page = ("<!doctype html><meta charset='utf-8'><title>memphis-incidents runs</title>"
+            "<h1>Runs</h1><table><tr><th>run</th><th>status</th><th>source</th><th>received</th>"
+            "<th>loaded</th><th>quarantined</th><th></th></tr>" + "".join(rows) + "</table>")
+    target = reports_dir / "index.html"
+    target.write_text(page, encoding="utf-8")
+    return target

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import os
 import shlex
@@ -148,16 +149,15 @@ def parameters_from_args(args: argparse.Namespace) -> RunParameters:
 # ---- execution -----------------------------------------------------------------------------------
 def ensure_kernel() -> str:
     """Register (once) a Jupyter kernel that runs this interpreter, so notebooks see this package."""
-    from ipykernel.kernelspec import install
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
-        if spec.argv and spec.argv[0] == sys.executable:
-            return KERNEL_NAME
-    except NoSuchKernel:
-        pass
-    install(kernel_name=KERNEL_NAME, display_name="Python (memphis-incidents)", prefix=sys.prefix)
+    folder = Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                     "--IPKernelApp.log_level=ERROR"],
+            "display_name": "Python (memphis-incidents)", "language": "python",
+            "metadata": {"debugger": True}}
+    path = folder / "kernel.json"
+    if not path.exists() or json.loads(path.read_text()) != spec:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(spec, indent=1))
     return KERNEL_NAME
 
 
@@ -254,12 +254,10 @@ def git_sha(folder: Path) -> str | None:
     return out.stdout.strip() or None
 
 
-def manifest(run: Run, status: str, finished: bool) -> dict[str, Any]:
+def manifest(run: Run, stores: Any, status: str, finished: bool) -> dict[str, Any]:
     """run.json: parameters, per-step status and timings, row counts, watermarks, versions."""
-    from .profiles import backends
     from .runlog import read_step_record
 
-    stores = backends(run.params)
     batch = stores.lake.batch_meta(run.run_id) or {}
     load = read_step_record(stores.storage, run.run_id, "load") or {}
     rows = load.get("rows", {})
@@ -286,10 +284,15 @@ def manifest(run: Run, status: str, finished: bool) -> dict[str, Any]:
 
 
 def save_manifest(run: Run, status: str, finished: bool = False) -> dict[str, Any]:
-    from .reports import write_manifest
+    """Write run.json, refresh the runs index and archive the run folder where the profile says."""
+    from .profiles import backends
+    from .reports import archive_run, write_index, write_manifest
 
-    doc = manifest(run, status, finished)
+    stores = backends(run.params)
+    doc = manifest(run, stores, status, finished)
     write_manifest(run.folder / "run.json", doc)
+    write_index(run.options.reports_dir)
+    archive_run(run.folder, stores.reports)
     return doc
 
 
@@ -348,8 +351,6 @@ def dry_run(run: Run) -> int:
 
 def resumed_run(run_id: str, options: RunOptions) -> Run:
     """A failed run's parameters and results, ready to continue from its failed step."""
-    import json
-
     path = options.reports_dir / run_id / "run.json"
     if not path.exists():
         raise ConfigError(f"no run {run_id} in {options.reports_dir} (looked for {path})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from importlib import resources
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -29,13 +30,22 @@ LAPTOP_CONF = {
 GRID_DEGREES = 0.005  # about 500 m: fine enough for a city hexbin, coarse enough to anonymise
 
 
-def spark_session(master: str = "local[*]", remote: str = "", app: str = "memphis-incidents") -> SparkSession:
-    """A Spark session: Spark Connect when `remote` is set (sc://host:port), else `master`."""
+def spark_session(master: str = "local[*]", remote: str = "", extra_conf: dict[str, str] | None = None,
+                  app: str = "memphis-incidents") -> SparkSession:
+    """A Spark session: Spark Connect when `remote` is set (sc://host:port), else `master`.
+
+    `extra_conf` adds settings a back end needs (for example a connector package on GCP).
+    """
     if remote:
         return SparkSession.builder.remote(remote).appName(app).getOrCreate()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    log_config = resources.files(__package__).joinpath("log4j2.properties")
+    conf = {**LAPTOP_CONF, "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{log_config}",
+            **(extra_conf or {})}
     builder = SparkSession.builder.master(master).appName(app)
-    for key, value in LAPTOP_CONF.items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
@@ -135,13 +145,18 @@ def build_marts(incidents: DataFrame) -> dict[str, DataFrame]:
 
 
 def run_aggregate(master: str, remote: str, warehouse: Any) -> dict[str, Any]:
-    """Start Spark, build every mart from the live incidents table and publish them together."""
+    """Start Spark, build every mart from the live incidents table and publish them together.
+
+    Marts are small (thousands of rows), so they come back to the driver as Arrow and the
+    warehouse writes them: no per-mart Hadoop commit, and the same hand-off works for Spark
+    Connect and for BigQuery.
+    """
     started = time.perf_counter()
-    spark = spark_session(master, remote)
+    spark = spark_session(master, remote, getattr(warehouse, "spark_conf", None))
     try:
-        marts = build_marts(warehouse.spark_incidents(spark))
-        version = warehouse.save_marts(marts)
+        marts = {name: frame.toArrow() for name, frame in build_marts(warehouse.spark_incidents(spark)).items()}
     finally:
         spark.stop()
-    return {"marts": sorted(marts), "version": str(version),
-            "spark_seconds": round(time.perf_counter() - started, 2)}
+    version = warehouse.save_marts(marts)
+    return {"marts": {name: table.num_rows for name, table in sorted(marts.items())},
+            "version": str(version), "spark_seconds": round(time.perf_counter() - started, 2)}

@@ -209,11 +209,12 @@ class LocalWarehouse:
             raise PipelineError("the incidents table is empty: run the warehouse load first")
         return spark.read.parquet(str(current))
 
-    def save_marts(self, marts: dict) -> Path:
-        """Write every Spark mart into one new marts version and publish them together."""
+    def save_marts(self, marts: dict[str, pa.Table]) -> Path:
+        """Write every mart into one new marts version and publish them together."""
         staged = self.marts_dir.staging()
-        for name, frame in marts.items():
-            frame.coalesce(1).write.parquet(str(staged / name))
+        for name, table in marts.items():
+            (staged / name).mkdir()
+            pq.write_table(table, staged / name / "part-0.parquet", compression="zstd")
         return self.marts_dir.publish(staged)
 
     def read_mart(self, name: str) -> pd.DataFrame:
