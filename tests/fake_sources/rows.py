@@ -1,0 +1,131 @@
+"""Test rows in each publication's raw shape, built from the real samples in ../shared/data/real.
+
+Socrata rows (preset memphis-2024 field names, all values strings, system fields included) come from
+the puh4-eea4 CSV head; ArcGIS attributes (preset memphis-arcgis field names, epoch ms dates) come
+from the ArcGIS feed sample. Values the samples lack stay null, except ids and update times, which
+are made up deterministically (they say nothing about real incidents). `count` repeats the samples
+with new ids when a test needs more pages.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from memphis_incidents.config import Preset
+
+REAL = Path(__file__).resolve().parents[3] / "shared/data/real"
+SOCRATA_SAMPLE = REAL / "puh4-eea4_head10_partial_columns.csv"
+ARCGIS_SAMPLE = REAL / "mpd_incidents_feed_sample_2020_2026.json"
+MEMPHIS = ZoneInfo("America/Chicago")
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+UPDATED_BASE = datetime(2024, 11, 10, 6, 0, tzinfo=timezone.utc)
+ROWS_PER_UPDATE = 3  # rows share an :updated_at, as rows of one bulk upsert do
+
+CSV_CANONICAL = {
+    "Crime ID": "incident_id",
+    "Offense Date": "offense_ts",
+    "Reported Date": "reported_ts",
+    "Agency Crime ID": "agency_crime_type",
+    "UCR Incident Code": "ucr_code",
+    "UCR Description": "description",
+    "UCR Category": "category",
+    "Offense Group (NIBRS)": "nibrs_crime_against",
+    "Group (NIBRS)": "nibrs_group",
+    "100 Block": "address",
+}
+CRIMES_AGAINST = {
+    "persons": "CRIMES AGAINST PERSONS",
+    "property": "CRIMES AGAINST PROPERTY",
+    "society": "CRIMES AGAINST SOCIETY",
+    "other": "PERSON, PROPERTY, OR SOCIETY",
+}
+ESRI_TYPE = {
+    "row_id": "esriFieldTypeOID",
+    "offense_ts": "esriFieldTypeDate",
+    "reported_ts": "esriFieldTypeDate",
+    "source_updated_ts": "esriFieldTypeDate",
+    "latitude": "esriFieldTypeDouble",
+    "longitude": "esriFieldTypeDouble",
+}
+
+
+def require_real_samples() -> None:
+    """Skip the calling test when the real samples are not beside the repo."""
+    missing = [path.name for path in (SOCRATA_SAMPLE, ARCGIS_SAMPLE) if not path.exists()]
+    if missing:
+        pytest.skip(f"real samples {', '.join(missing)} not found in {REAL} (shared/ sits beside the repo)")
+
+
+def soda_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def socrata_columns(preset: Preset) -> list[str]:
+    """The dataset's columns: every field the preset maps, system fields aside."""
+    return [name for name in dict.fromkeys(preset.fields.values()) if not name.startswith(":")]
+
+
+def socrata_rows(
+    preset: Preset, count: int | None = None, rows_per_update: int = ROWS_PER_UPDATE
+) -> list[dict[str, Any]]:
+    """The ten real puh4-eea4 rows (repeated with new ids up to `count`) as SODA returns them;
+    each run of `rows_per_update` rows shares an :updated_at."""
+    with SOCRATA_SAMPLE.open(newline="", encoding="utf-8") as handle:
+        sample = list(csv.DictReader(handle))
+    rows = []
+    for i in range(count or len(sample)):
+        record = sample[i % len(sample)]
+        values = {CSV_CANONICAL[name]: soda_value(name, text) for name, text in record.items()}
+        updated = soda_time(UPDATED_BASE + timedelta(seconds=i // rows_per_update))
+        row = {":id": f"row-{i:05d}.mpd", ":created_at": soda_time(UPDATED_BASE), ":updated_at": updated,
+               ":version": f"rv-{i:05d}"}
+        row.update({preset.fields[name]: value for name, value in values.items() if name in preset.fields})
+        rows.append(row)
+    return rows
+
+
+def soda_value(column: str, text: str) -> str:
+    """A CSV export value as the SODA API writes it (floating timestamps, numbers without '.0')."""
+    if column in ("Offense Date", "Reported Date"):
+        return datetime.strptime(text, "%m/%d/%Y %I:%M:%S %p").strftime("%Y-%m-%dT%H:%M:%S.000")
+    return text.removesuffix(".0") if column == "100 Block" else text
+
+
+def arcgis_fields(preset: Preset) -> list[dict[str, Any]]:
+    """Layer field definitions for every field the preset maps."""
+    types = {source: ESRI_TYPE.get(canonical, "esriFieldTypeString")
+             for canonical, source in preset.fields.items()}
+    return [{"name": name, "type": kind, "alias": name} for name, kind in types.items()]
+
+
+def arcgis_attributes(preset: Preset, count: int | None = None) -> list[dict[str, Any]]:
+    """The real ArcGIS feed sample (repeated with new ids up to `count`) as feature attributes."""
+    sample = json.loads(ARCGIS_SAMPLE.read_text(encoding="utf-8"))
+    rows = []
+    for i in range(count or len(sample)):
+        record = sample[i % len(sample)]
+        category, _, description = record["title"].partition(" — ")
+        offense = datetime.fromisoformat(record["date"]).replace(tzinfo=MEMPHIS)
+        values = {
+            "row_id": i + 1,
+            "incident_id": f"{offense:%y%m}{i + 1:06d}ME",
+            "offense_ts": epoch_ms(offense),
+            "category": category,
+            "description": description or category,
+            "nibrs_crime_against": CRIMES_AGAINST[record["cat"]],
+            "address": record["place"],
+            "precinct": record["beat"],
+            "source_updated_ts": epoch_ms(UPDATED_BASE) + i * 1000,
+        }
+        rows.append({source: values.get(canonical) for canonical, source in preset.fields.items()})
+    return rows
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int((moment - EPOCH).total_seconds() * 1000)
