@@ -41,8 +41,10 @@ def test_dirty_values_are_cleaned():
         ["MEMPHIS", "MEMPHIS", "MEMPHIS", "GERMANTOWN"]
     zips = zip5(pd.Series(["38118-", "38118-1234", "3811", None]))
     assert zips.tolist()[:2] == ["38118", "38118"] and zips.iloc[2:].isna().all()
-    assert crime_against(pd.Series(["CRIMES AGAINST PERSONS", "crimes against property "])).tolist() == \
-        ["PERSONS", "PROPERTY"]
+    labels = pd.Series(["CRIMES AGAINST PERSONS", "crimes against property ", "CRIMES AGAINST PERSON",
+                        "PERSON, PROPERTY, OR SOCIETY", None])
+    assert crime_against(labels).tolist()[:4] == ["PERSONS", "PROPERTY", "PERSONS", "OTHER"]
+    assert pd.isna(crime_against(labels).iloc[4])
 
 
 def test_geo_status_names_every_unusable_point():

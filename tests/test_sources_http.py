@@ -118,7 +118,7 @@ def test_socrata_pages_are_strings_with_every_mapped_field(server: FakeServer) -
     for table in tables:
         assert mapped <= set(table.column_names)
         assert all(pa.types.is_string(column.type) for column in table.schema)
-    assert tables[0].column("latitude").null_count == tables[0].num_rows  # not in the sample: null
+    assert tables[0].column("lat").null_count == tables[0].num_rows  # not in the sample: null
 
 
 def test_socrata_incremental_pull_returns_rows_updated_at_or_after_the_watermark(server: FakeServer) -> None:

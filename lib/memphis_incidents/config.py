@@ -44,14 +44,16 @@ class RunParameters:
     demo_seed: int = 42
     demo_day: int = 0
     max_reject_share: float = 0.05
+    http_retries: int = 5
+    http_backoff: float = 1.0
     spark_master: str = "local[*]"
     spark_remote: str = ""
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise ConfigError(f"profile must be one of {', '.join(PROFILES)}, not {self.profile!r}")
-        if self.demo_rows < 0 or self.demo_day < 0:
-            raise ConfigError("demo_rows and demo_day must be zero or more")
+        if self.demo_rows < 0 or self.demo_day < 0 or self.http_retries < 0 or self.http_backoff < 0:
+            raise ConfigError("demo_rows, demo_day, http_retries and http_backoff must be zero or more")
         if not 0 <= self.max_reject_share <= 1:
             raise ConfigError("max_reject_share must be between 0 and 1")
         load_preset(self.source)

@@ -228,8 +228,7 @@ def failure_block(result: StepResult, run: Run) -> str:
 
 
 def resume_command(run: Run) -> str:
-    parts = [Path(sys.argv[0]).name if sys.argv and sys.argv[0].endswith(".py") else "run_pipeline.py",
-             "--resume", run.run_id]
+    parts = ["run_pipeline.py", "--resume", run.run_id]
     if run.options.reports_dir != Path("reports"):
         parts += ["--reports-dir", str(run.options.reports_dir)]
     return "python " + " ".join(shlex.quote(p) for p in parts)

@@ -17,7 +17,7 @@ from .config import Preset
 LOCAL_TZ = "America/Chicago"
 CITY_BOX = {"lat": (34.95, 35.35), "lon": (-90.30, -89.55)}  # generous box around Memphis
 MEMPHIS_ALIASES = {"MEMPHIS", "MEMPHIS TN", "MEM", "MPHS", "M", "MEMHPIS", "MEMPHS", "MEMPIS"}
-NIBRS_AGAINST = re.compile(r"(PERSONS|PROPERTY|SOCIETY)")
+NIBRS_AGAINST = re.compile(r"AGAINST (PERSON|PROPERTY|SOCIETY)S?$")
 US_DATETIME = "%m/%d/%Y %I:%M:%S %p"
 
 CANONICAL_SCHEMA = pa.schema([
@@ -103,8 +103,12 @@ def zip5(values: pd.Series) -> pd.Series:
 
 
 def crime_against(values: pd.Series) -> pd.Series:
-    """NIBRS crime-against group (PERSONS, PROPERTY, SOCIETY) from labels like CRIMES AGAINST X."""
-    return clean_upper(values).str.extract(NIBRS_AGAINST, expand=False)
+    """NIBRS crime-against group from labels like CRIMES AGAINST PERSONS: PERSONS, PROPERTY,
+    SOCIETY, or OTHER for any other label (MPD files "All Other Offenses" under "PERSON,
+    PROPERTY, OR SOCIETY")."""
+    labels = clean_upper(values)
+    group = labels.str.extract(NIBRS_AGAINST, expand=False).replace({"PERSON": "PERSONS"})
+    return group.mask(group.isna() & labels.notna(), "OTHER")
 
 
 def geo_status(lat: pd.Series, lon: pd.Series, raw_present: pd.Series) -> pd.Series:

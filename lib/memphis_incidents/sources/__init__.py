@@ -11,10 +11,11 @@ def make_source(preset: Preset, params: RunParameters) -> Source:
         from .demo import DemoSource
 
         return DemoSource(preset, rows=params.demo_rows, seed=params.demo_seed, day=params.demo_day)
+    http = {"retries": params.http_retries, "backoff_factor": params.http_backoff}
     if preset.kind == "socrata":
         from .socrata import SocrataSource
 
-        return SocrataSource(preset)
+        return SocrataSource(preset, **http)
     from .arcgis import ArcGISSource
 
-    return ArcGISSource(preset)
+    return ArcGISSource(preset, **http)
