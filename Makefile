@@ -39,3 +39,7 @@ clean:  ## remove generated data and run reports (keeps .venv)
 
 bench: install java-check  ## benchmarks at 1.7M demo rows; writes bench/results.md
 	$(PY) bench/run_bench.py $(BENCH_ARGS)
+
+NIGHTLY_ARGS ?= --source memphis-arcgis
+nightly: install java-check  ## what cron / the systemd timer run: the live source, incremental
+	$(PY) run_pipeline.py $(NIGHTLY_ARGS) --keep-runs 30

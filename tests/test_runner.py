@@ -83,6 +83,15 @@ def test_full_run_then_nightly_run(tmp_path, capsys):
     assert second["watermark"]["after"] > first["watermark"]["after"]
     assert 0 < second["rows"]["received"] < 300 and second["batch"]["mode"] == "incremental"
 
+    assert run(tmp_path, "--run-id", "again", "-p", "demo_day", "1") == 0  # nothing new at the source
+    third = manifest(tmp_path, "again")
+    assert [s["status"] for s in third["steps"]] == ["succeeded", "succeeded", "skipped", "skipped"]
+    assert third["steps"][2]["reason"] == "unchanged since run day1"
+    assert (tmp_path / "reports" / "again" / "report.html").exists()  # reused from day1
+    capsys.readouterr()
+    assert run(tmp_path, "--run-id", "forced", "-p", "demo_day", "1", "--force", "--dry-run") == 0
+    assert "run  aggregate unchanged since run day1 (--force)" in capsys.readouterr().out
+
 
 @pytest.mark.slow
 def test_a_failing_step_keeps_its_partial_notebook_and_says_how_to_resume(tmp_path, capsys):

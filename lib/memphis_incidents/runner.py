@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -26,7 +27,6 @@ from .runlog import new_run_id
 
 KERNEL_NAME = "memphis-incidents"
 PACKAGES = ("memphis-incidents", "pandas", "pyarrow", "duckdb", "pyspark", "papermill", "nbconvert")
-log = logging.getLogger("memphis_incidents.runner")
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,8 @@ class StepResult:
     output_notebook: str | None = None
     error: dict[str, Any] | None = None
     exit_code: int = 0
+    reason: str | None = None  # why it ran or was skipped
+    reused_from: str | None = None  # run whose outputs a skipped, unchanged step reuses
 
 
 @dataclass
@@ -70,6 +72,8 @@ class RunOptions:
     log_output: bool = False
     dry_run: bool = False
     resume: str = ""
+    force: bool = False
+    keep_runs: int = 30
 
 
 @dataclass
@@ -112,7 +116,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_step", choices=STEP_NAMES, help="start at this step")
     p.add_argument("--until", choices=STEP_NAMES, help="stop after this step")
     p.add_argument("--resume", metavar="RUN_ID", help="re-run the failed step of RUN_ID and those after it")
-    p.add_argument("--dry-run", action="store_true", help="print what would run, with which parameters, and exit")
+    p.add_argument("--dry-run", action="store_true", help="print what would run, with which parameters and why, and exit")
+    p.add_argument("--force", action="store_true",
+                   help="run steps even when their notebook, parameters, package code and inputs are unchanged")
+    p.add_argument("--keep-runs", type=int, default=30, metavar="N",
+                   help="keep the newest N run reports plus every failed one (default 30)")
     p.add_argument("--cell-timeout", type=int, default=1800, help="seconds one cell may run (default 1800)")
     p.add_argument("--log-output", action="store_true", help="stream cell output live")
     return p
@@ -296,30 +304,88 @@ def save_manifest(run: Run, status: str, finished: bool = False) -> dict[str, An
 
 
 # ---- the run -------------------------------------------------------------------------------------
+def plan_step(step: Step, result: StepResult, run: Run, stores: Any, blocked: bool) -> tuple[str, str, dict]:
+    """Decide what to do with a step: ("run" | "keep" | "skip", why, fingerprint parts)."""
+    from .fingerprint import fingerprint, skip_reason
+
+    if run.options.resume and result.status == "succeeded":
+        return "keep", "succeeded earlier in this run", {}
+    if step.name not in {s.name for s in run.options.steps}:
+        return "skip", "not selected", {}
+    if blocked:
+        return "skip", "an earlier step failed", {}
+    notebook = run.options.notebooks_dir / step.notebook
+    parts = fingerprint(step.name, notebook, notebook_parameters(notebook, run.params), stores)
+    unchanged, why = skip_reason(step.name, parts, stores)
+    if unchanged and not run.options.force:
+        return "skip", why, parts
+    return "run", why + (" (--force)" if unchanged else ""), parts
+
+
+def reuse_outputs(step: Step, result: StepResult, run: Run, stores: Any) -> None:
+    """Point a skipped, unchanged step at the outputs of the run that last ran it (copied here)."""
+    from .fingerprint import last_success
+
+    previous = (last_success(stores, step.name) or {}).get("run_id")
+    source = run.options.reports_dir / str(previous)
+    result.reused_from = previous
+    names = [step.notebook] + (["report.html"] if step.name == "analysis" else [])
+    for name in names:
+        if (source / name).exists() and source != run.folder:
+            shutil.copy2(source / name, run.folder / name)
+    result.output_notebook = str(run.folder / step.notebook) if (run.folder / step.notebook).exists() else None
+
+
+def log_step(run: Run, result: StepResult, stores: Any) -> None:
+    """One structured (logfmt) line per step start and finish, with durations and row counts."""
+    from .runlog import read_step_record
+
+    fields = {"run": run.run_id, "step": result.name, "status": result.status}
+    if result.duration_s is not None:
+        fields["duration_s"] = result.duration_s
+    if result.status == "succeeded" and result.name == "ingest":
+        fields["rows"] = (stores.lake.batch_meta(run.run_id) or {}).get("rows")
+    if result.status == "succeeded" and result.name == "load":
+        fields.update((read_step_record(stores.storage, run.run_id, "load") or {}).get("rows", {}))
+    if result.reason:
+        fields["reason"] = result.reason
+    if result.error:
+        fields["error"] = result.error.get("ename")
+    print(" ".join(f"{k}={shlex.quote(str(v))}" for k, v in fields.items()), flush=True)
+
+
 def execute_run(run: Run) -> int:
-    """Run the selected steps in order; later steps are skipped after a failure."""
+    """Run the steps in order: skip the unchanged ones, stop running after a failure."""
+    from .fingerprint import remember_success
+    from .profiles import backends
     from .reports import write_report
+    from .retention import prune_reports
 
     kernel = ensure_kernel()
     run.folder.mkdir(parents=True, exist_ok=True)
-    todo = {s.name for s in run.options.steps}
+    stores = backends(run.params)
     run.results = run.results or [StepResult(s.name, s.notebook) for s in STEPS]
     save_manifest(run, "running")
     code = ExitCode.OK
     for step, result in zip(STEPS, run.results):
-        if step.name not in todo or result.status == "succeeded" and run.options.resume:
-            if result.status != "succeeded":
-                result.status = "skipped"
+        action, result.reason, parts = plan_step(step, result, run, stores, blocked=code != ExitCode.OK)
+        if action == "keep":
             continue
-        if code != ExitCode.OK:
+        if action == "skip":
             result.status = "skipped"
+            if parts:
+                reuse_outputs(step, result, run, stores)
+            log_step(run, result, stores)
             continue
-        log.info("run=%s step=%s status=started", run.run_id, step.name)
-        print(f"[{step.name}] {step.notebook} ...", flush=True)
-        result.__dict__.update(dataclasses.asdict(execute_step(step, run, kernel)))
-        log.info("run=%s step=%s status=%s duration_s=%s", run.run_id, step.name, result.status, result.duration_s)
-        print(f"[{step.name}] {result.status} in {result.duration_s:.1f} s", flush=True)
-        if result.status == "failed":
+        result.__dict__.update(status="running", duration_s=None, error=None, exit_code=0, reused_from=None)
+        log_step(run, result, stores)
+        outcome = execute_step(step, run, kernel)
+        outcome.reason = result.reason
+        result.__dict__.update(dataclasses.asdict(outcome))
+        log_step(run, result, stores)
+        if result.status == "succeeded":
+            remember_success(stores, step.name, parts, run.run_id)
+        else:
             code = ExitCode(result.exit_code)
             print(failure_block(result, run), file=sys.stderr, flush=True)
         save_manifest(run, "running")
@@ -328,23 +394,24 @@ def execute_run(run: Run) -> int:
         write_report(analysis.output_notebook, run.folder / "report.html")
     status = "succeeded" if code == ExitCode.OK else "failed"
     save_manifest(run, status, finished=True)
+    prune_reports(run.options.reports_dir, run.options.keep_runs, stores.reports)
     return int(code)
 
 
 def dry_run(run: Run) -> int:
-    """Print what would run, with which parameters, and why."""
-    print(f"run {run.run_id} (dry run: nothing is executed)")
-    todo = {s.name for s in run.options.steps}
-    done = {r.name for r in run.results if r.status == "succeeded"}
-    for step in STEPS:
-        if step.name in done:
-            print(f"  skip {step.name:<9} succeeded earlier in run {run.run_id}")
-        elif step.name in todo:
+    """Print what would run, with which parameters, and why (inputs as they are now)."""
+    from .profiles import backends
+
+    stores = backends(run.params)
+    print(f"run {run.run_id} (dry run: nothing is executed; inputs as they are now)")
+    results = run.results or [StepResult(s.name, s.notebook) for s in STEPS]
+    for step, result in zip(STEPS, results):
+        action, why, _ = plan_step(step, result, run, stores, blocked=False)
+        line = f"  {'run ' if action == 'run' else 'skip'} {step.name:<9} {why}"
+        if action == "run":
             params = notebook_parameters(run.options.notebooks_dir / step.notebook, run.params)
-            print(f"  run  {step.name:<9} {step.notebook}  " +
-                  " ".join(f"{k}={v!r}" for k, v in params.items()))
-        else:
-            print(f"  skip {step.name:<9} not selected")
+            line += "\n       " + " ".join(f"{k}={v!r}" for k, v in params.items())
+        print(line)
     return 0
 
 
@@ -371,7 +438,8 @@ def main(argv: Sequence[str] | None, project_root: Path) -> int:
         options = RunOptions(reports_dir=Path(args.reports_dir), notebooks_dir=project_root / "notebooks",
                              steps=selected_steps(args.only, args.from_step, args.until),
                              cell_timeout=args.cell_timeout, log_output=args.log_output,
-                             dry_run=args.dry_run, resume=args.resume or "")
+                             dry_run=args.dry_run, resume=args.resume or "", force=args.force,
+                             keep_runs=args.keep_runs)
         run = resumed_run(args.resume, options) if args.resume else Run(parameters_from_args(args), options)
         if args.dry_run:
             return dry_run(run)
