@@ -177,3 +177,39 @@ def test_source_failures_exit_with_their_code_and_leave_the_warehouse_alone(
     assert words in err and "Traceback" not in err
     stores = backends(RunParameters(data_dir=str(tmp_path / "data"), source="memphis-2024"))
     assert stores.lake.batches() == [] and stores.warehouse.incidents_path() is None
+
+
+def test_a_pull_that_fails_midway_loses_nothing_and_the_rerun_lands_every_row_once(tmp_path, server, demo_rows):
+    from memphis_incidents.errors import SourceUnreachable
+
+    url = server.add_arcgis(demo_rows.to_pylist(), arcgis_fields(load_preset("memphis-arcgis")))
+    server.faults.add("status", on="page", after=1, times=None, status=503)  # page 2 onwards fails
+    with pytest.raises(SourceUnreachable):
+        load_through(tmp_path, "memphis-arcgis", url)
+    stores = backends(RunParameters(data_dir=str(tmp_path), source="memphis-arcgis"))
+    assert stores.lake.batches() == [] and stores.state.watermark is None
+    server.faults = type(server.faults)()  # the source recovers
+    batch = load_through(tmp_path, "memphis-arcgis", url)
+    table = stores.warehouse.read_incidents()
+    assert batch["rows"] == demo_rows.num_rows
+    assert table.num_rows == batch["load"]["rows"]["loaded"]
+    assert len(set(table.column("row_id").to_pylist())) == table.num_rows
+
+
+def test_a_user_preset_from_configuration_alone(tmp_path, server, demo_rows, monkeypatch):
+    url = server.add_arcgis(demo_rows.to_pylist(), arcgis_fields(load_preset("memphis-arcgis")),
+                            name="Other_City_Incidents")
+    presets = tmp_path / "presets.toml"
+    presets.write_text(f'''
+[other-city]
+kind = "arcgis"
+title = "Another city's incident layer"
+url = "{url}"
+timestamps = "epoch_ms_utc"
+updated_field = "EditDate"
+omissions = ""
+fields = "memphis-arcgis"
+''')
+    monkeypatch.setenv("MEMPHIS_INCIDENTS_PRESETS", str(presets))
+    batch = load_through(tmp_path, "other-city")
+    assert batch["rows"] == demo_rows.num_rows and batch["source"] == "other-city"
