@@ -1,0 +1,129 @@
+"""The Spark aggregation through Spark Connect, as on a cluster: a real Spark Connect server on
+127.0.0.1, started from the jar pyspark ships (no downloads), must give the marts local mode gives.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import pyspark
+import pytest
+from google.cloud import bigquery
+
+from memphis_incidents.config import RunParameters
+from memphis_incidents.errors import ConfigError
+from memphis_incidents.ingest import run_ingest
+from memphis_incidents.load import run_load
+from memphis_incidents.profiles import backends
+from memphis_incidents.sources.demo import publication_time
+from memphis_incidents.spark_jobs import MARTS, run_aggregate, spark_session
+from memphis_incidents.warehouse.bigquery import BigQueryWarehouse
+from tests.gcs_emulator import free_port
+
+pytestmark = pytest.mark.slow
+CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
+STARTUP_SECONDS = 120
+
+
+class ConnectServer:
+    """`spark-submit --class SparkConnectServer` in local mode, listening on 127.0.0.1 only."""
+
+    def __init__(self, log: Path):
+        self.port = free_port()
+        self.log = log
+        spark_home = Path(pyspark.__file__).parent
+        command = [str(spark_home / "bin" / "spark-submit"), "--class", CONNECT_SERVER, "--master", "local[2]",
+                   "--conf", f"spark.connect.grpc.binding.port={self.port}",
+                   "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+                   "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.session.timeZone=UTC",
+                   "--conf", "spark.sql.shuffle.partitions=4", "--conf", "spark.driver.memory=1g"]
+        env = {**os.environ, "SPARK_HOME": str(spark_home), "SPARK_LOCAL_IP": "127.0.0.1",
+               "PYSPARK_PYTHON": sys.executable}
+        with log.open("w") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+    @property
+    def url(self) -> str:
+        return f"sc://127.0.0.1:{self.port}"
+
+    def wait_ready(self) -> str:
+        """The sc:// URL once the server accepts connections; fails with its log if it dies."""
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"Spark Connect server exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self.url
+            except OSError:
+                time.sleep(0.5)
+        pytest.fail(f"Spark Connect server not up after {STARTUP_SECONDS} s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def connect_server(tmp_path_factory) -> Iterator[ConnectServer]:
+    """Started before the first test, so it boots while the local-mode work runs."""
+    server = ConnectServer(tmp_path_factory.mktemp("spark-connect") / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    """A small embedded warehouse: one demo batch ingested and loaded."""
+    params = RunParameters(source="demo", demo_rows=2000, run_id="r0",
+                           data_dir=str(tmp_path_factory.mktemp("data")))
+    stores = backends(params)
+    run_ingest(params, stores, now=publication_time(0))
+    run_load(params, stores)
+    return stores
+
+
+def saved_marts(warehouse) -> dict[str, pd.DataFrame]:
+    """Every mart as saved, rows sorted (ties in Spark's ordering may come back either way)."""
+    marts = {name: warehouse.read_mart(name) for name in MARTS}
+    return {name: frame.sort_values(list(frame.columns)).reset_index(drop=True) for name, frame in marts.items()}
+
+
+class IncidentsTableExists:
+    """A BigQuery client that knows one thing: the incidents table exists."""
+
+    def get_table(self, table_id: str) -> bigquery.Table:
+        return bigquery.Table(table_id)
+
+
+def test_a_spark_without_the_bigquery_connector_is_told_how_to_get_it(stores):
+    """Runs before any Spark Connect session: pyspark then builds Connect sessions only."""
+    warehouse = BigQueryWarehouse(IncidentsTableExists(), "memphis-test", "memphis_incidents",
+                                  stores.storage, "demo")
+    spark = spark_session("local[1]", extra_conf=warehouse.spark_conf)
+    try:
+        with pytest.raises(ConfigError, match="spark_bigquery_package"):
+            warehouse.spark_incidents(spark)
+    finally:
+        spark.stop()
+
+
+def test_the_aggregation_through_spark_connect_gives_the_local_mode_marts(connect_server, stores):
+    local = run_aggregate("local[2]", "", stores.warehouse)
+    expected = saved_marts(stores.warehouse)
+    remote = run_aggregate("", connect_server.wait_ready(), stores.warehouse)
+    assert remote["marts"] == local["marts"] and remote["marts"]["monthly_category"] > 0
+    assert remote["version"] != local["version"]  # a new marts version was published
+    actual = saved_marts(stores.warehouse)
+    for name in MARTS:
+        pd.testing.assert_frame_equal(actual[name], expected[name], obj=name)
+    assert int(actual["summary"]["offense_rows"].iloc[0]) == len(stores.warehouse.read_incidents())
