@@ -31,8 +31,9 @@ demo: install java-check  ## run the whole pipeline on the offline demo source; 
 test: install java-check  ## run the test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lab: install  ## JupyterLab on the notebooks, with the project's kernel
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+LAB_ARGS ?=
+lab: install  ## JupyterLab on the notebooks, with the project's kernel (LAB_ARGS=--allow-root as root)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 clean:  ## remove generated data and run reports (keeps .venv)
 	rm -rf data reports

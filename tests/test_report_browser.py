@@ -1,0 +1,272 @@
+"""The shareable pages: report.html and reports/index.html, rendered in headless Chromium.
+
+One real pipeline run (run_pipeline.py on a small demo) and one failing run feed every browser test.
+Chromium is Debian's package, driven over the DevTools protocol; screenshots go to test-artifacts/.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import nbformat
+import pandas as pd
+import pytest
+import requests
+import websocket
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from memphis_incidents import reports
+from memphis_incidents.warehouse.local import LocalWarehouse
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+LAPTOP_WIDTH = 1366
+ROWS = 3000
+ONE_PIXEL_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+                  "--remote-debugging-port=0"]
+
+
+# ---- report pages, no browser --------------------------------------------------------------------
+def executed_notebook(path: Path) -> Path:
+    """A small executed notebook: a title, two sections and one image with alt text."""
+    image = new_output("display_data", data={"image/png": ONE_PIXEL_PNG},
+                       metadata={"image/png": {"alt": "Chart. A & B", "width": 500}})
+    cells = [new_markdown_cell("# Title"), new_markdown_cell("## First: part"),
+             new_code_cell("show_figure(fig)", outputs=[image]), new_markdown_cell("## Second")]
+    nbformat.write(new_notebook(cells=cells), path)
+    return path
+
+
+def test_report_page_is_self_contained_with_alt_text_and_contents(tmp_path):
+    page = reports.notebook_html(executed_notebook(tmp_path / "04_analysis.ipynb"))
+    assert "<script" not in page and "https://" not in page.split("<body")[1]
+    assert 'alt="Chart. A &amp; B"' in page and 'width="500"' in page
+    assert "show_figure" not in page and "Generated from <code>04_analysis.ipynb</code>" in page
+    assert page.count('class="mi-toc"') == 1
+    assert '<li><a href="#First:-part">First: part</a></li><li><a href="#Second">Second</a></li>' in page
+    assert page.index("mi-toc") < page.index('id="First:-part"')
+    assert "<title>Title</title>" in page
+
+
+def test_notebook_pages_show_code_and_sit_beside_each_notebook(tmp_path):
+    executed_notebook(tmp_path / "01_ingest.ipynb")
+    pages = reports.write_notebook_pages(tmp_path)
+    assert pages == [tmp_path / "01_ingest.html"]
+    assert "show_figure" in pages[0].read_text()
+
+
+def manifest(run_id: str, status: str, steps: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"run_id": run_id, "status": status, "profile": "embedded", "source": "demo", "synthetic": True,
+            "started_at": "2026-11-01T03:00:00+00:00", "finished_at": "2026-11-01T03:01:14+00:00",
+            "steps": steps, "rows": {"received": 1200, "loaded": 1190, "quarantined": 7}, **extra}
+
+
+def test_index_row_shows_the_failing_step_and_links_what_exists(tmp_path):
+    folder = tmp_path / "r1"
+    folder.mkdir()
+    (folder / "01_ingest.html").write_text("")
+    (folder / "02_warehouse_load.ipynb").write_text("{}")
+    error = {"ename": "DataQualityError", "evalue": "batch r1: 9% rejected\n<b>limit</b> 5%", "cell": 4}
+    doc = manifest("r1", "failed", [
+        {"name": "ingest", "notebook": "01_ingest.ipynb", "status": "succeeded", "error": None},
+        {"name": "load", "notebook": "02_warehouse_load.ipynb", "status": "failed", "error": error},
+        {"name": "aggregate", "notebook": "03_spark_aggregate.ipynb", "status": "skipped", "error": None}])
+    row = reports.index_row(doc, tmp_path)
+    assert "failed at load (cell 4): DataQualityError: batch r1: 9% rejected &lt;b&gt;limit&lt;/b&gt; 5%" in row
+    assert '<a href="r1/01_ingest.html">ingest</a> · <a href="r1/02_warehouse_load.ipynb">load</a>' in row
+    assert "aggregate" not in row and "report" not in row
+    assert '<td class="num">1,190</td>' in row and "1 min 14 s" in row
+
+
+def test_index_lists_runs_newest_first(tmp_path):
+    for run_id, started in (("old", "2026-10-01T03:00:00+00:00"), ("new", "2026-11-01T03:00:00+00:00")):
+        (tmp_path / run_id).mkdir()
+        reports.write_manifest(tmp_path / run_id / "run.json", manifest(run_id, "succeeded", [], started_at=started))
+    page = reports.write_index(tmp_path).read_text()
+    assert page.index('data-run-id="new"') < page.index('data-run-id="old"')
+    assert "2 run(s)" in page and "<script" not in page
+
+
+# ---- a real run, in a real browser ---------------------------------------------------------------
+def run_pipeline(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "run_pipeline.py", "-p", "demo_rows", str(ROWS), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> dict[str, Any]:
+    """reports/ holding one succeeded run ("good") and one that failed at the load ("bad")."""
+    root = tmp_path_factory.mktemp("archive")
+    reports_dir = root / "reports"
+    good = run_pipeline("--run-id", "good", "-p", "data_dir", str(root / "data"), "--reports-dir", str(reports_dir))
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = run_pipeline("--run-id", "bad", "-p", "data_dir", str(root / "bad-data"), "-p", "max_reject_share", "0",
+                       "--reports-dir", str(reports_dir))
+    assert bad.returncode != 0
+    run = json.loads((reports_dir / "good" / "run.json").read_text())
+    warehouse = LocalWarehouse(Path(run["data_root"]) / "warehouse")
+    return {"reports": reports_dir, "run": run, "summary": warehouse.read_mart("summary").iloc[0]}
+
+
+class Chromium:
+    """Headless Chromium over the DevTools protocol: open pages, read the DOM, note what went wrong."""
+
+    def __init__(self, profile: Path):
+        binary = shutil.which("chromium")
+        if binary is None:
+            pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+        self.process = subprocess.Popen([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port = self._devtools_port(profile / "DevToolsActivePort")
+        target = next(t for t in requests.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+                      if t["type"] == "page")
+        self.socket = websocket.create_connection(target["webSocketDebuggerUrl"], suppress_origin=True, timeout=60)
+        self.calls = 0
+        self.events: list[dict[str, Any]] = []
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            self.call(f"{domain}.enable")
+        self.call("Emulation.setDeviceMetricsOverride", width=LAPTOP_WIDTH, height=768, deviceScaleFactor=1,
+                  mobile=False)
+
+    def _devtools_port(self, announce: Path) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if announce.exists() and announce.read_text().strip():
+                return announce.read_text().split()[0]
+            time.sleep(0.1)
+        raise RuntimeError("chromium did not open its DevTools port within 30 s")
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.calls += 1
+        self.socket.send(json.dumps({"id": self.calls, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv())
+            if message.get("id") == self.calls:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+            self.events.append(message)
+
+    def open(self, path: Path) -> None:
+        """Load a local page and wait for its load event (all images fetched and decoded)."""
+        self.events.clear()
+        self.call("Page.navigate", url=path.resolve().as_uri())
+        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+            self.events.append(json.loads(self.socket.recv()))
+
+    def evaluate(self, expression: str) -> Any:
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def problems(self) -> list[str]:
+        """Console errors, uncaught exceptions, error log entries and failed loads since the last open."""
+        found = []
+        for event in self.events:
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
+                found.append(f"console: {params['args']}")
+            elif method == "Runtime.exceptionThrown":
+                found.append(f"exception: {params['exceptionDetails'].get('text')}")
+            elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+                found.append(f"log: {params['entry']['text']}")
+            elif method == "Network.loadingFailed":
+                found.append(f"failed load: {params.get('errorText')}")
+        return found
+
+    def requested_urls(self) -> list[str]:
+        return [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"]
+
+    def screenshot(self, target: Path) -> None:
+        """A full-page PNG at laptop width."""
+        height = self.evaluate("document.documentElement.scrollHeight")
+        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                         clip={"x": 0, "y": 0, "width": LAPTOP_WIDTH, "height": height, "scale": 1})
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(base64.b64decode(shot["data"]))
+
+    def close(self) -> None:
+        self.socket.close()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory) -> Iterator[Chromium]:
+    chromium = Chromium(tmp_path_factory.mktemp("chromium-profile"))
+    yield chromium
+    chromium.close()
+
+
+IMAGES = "[...document.images].map(i => ({ok: i.complete && i.naturalWidth > 0, alt: i.alt}))"
+HEADLINE = ("Object.fromEntries([...document.querySelectorAll('[data-key]')]"
+            ".map(e => [e.dataset.key, e.dataset.value]))")
+CONTENTS = ("[...document.querySelectorAll('nav.mi-toc a')]"
+            ".map(a => !!document.getElementById(decodeURIComponent(a.hash.slice(1))))")
+FITS_WIDTH = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
+def assert_renders_cleanly(browser: Chromium, page: Path) -> None:
+    """No console errors, nothing fetched from the network, every image loaded, no sideways scrolling."""
+    browser.open(page)
+    assert browser.problems() == [], page.name
+    assert all(url.startswith(("file:", "data:")) for url in browser.requested_urls()), browser.requested_urls()
+    assert all(image["ok"] for image in browser.evaluate(IMAGES)), f"{page.name}: an image did not load"
+    assert browser.evaluate(FITS_WIDTH), f"{page.name} scrolls sideways at {LAPTOP_WIDTH} px"
+
+
+@pytest.mark.slow
+def test_report_renders_offline_with_every_figure_and_a_working_contents(archive, browser):
+    report = archive["reports"] / "good" / "report.html"
+    assert_renders_cleanly(browser, report)
+    images = browser.evaluate(IMAGES)
+    assert len(images) >= 9
+    assert all(i["alt"].startswith("Chart. ") for i in images), [i["alt"] for i in images]
+    links = browser.evaluate(CONTENTS)
+    assert len(links) >= 8 and all(links)
+    text = browser.evaluate("document.body.innerText")
+    assert "Synthetic data" in text and "sex crimes and juvenile-specific crime types" in text
+    assert "import " not in text
+    browser.screenshot(ARTIFACTS / "report.png")
+
+
+@pytest.mark.slow
+def test_headline_numbers_match_run_json_and_the_marts(archive, browser):
+    browser.open(archive["reports"] / "good" / "report.html")
+    shown = browser.evaluate(HEADLINE)
+    summary, rows = archive["summary"], archive["run"]["rows"]
+    assert int(shown["offense_rows"]) == summary["offense_rows"] == rows["loaded"]
+    assert int(shown["incidents"]) == summary["incidents"]
+    last = pd.Timestamp(summary["last_offense_date"])
+    assert shown["last_offense_date"] == f"{last.day} {last:%b %Y}"
+    assert shown["latest_full_month"] == (last.to_period("M") - 1).strftime("%B %Y")
+    for key in ("received", "loaded", "quarantined", "duplicates"):
+        assert int(shown[key]) == rows[key], key
+    assert int(shown["quarantined_rows"]) == rows["quarantined"]
+    assert rows["received"] == ROWS
+
+
+@pytest.mark.slow
+def test_index_lists_both_runs_and_every_linked_page_renders(archive, browser):
+    index = archive["reports"] / "index.html"
+    assert_renders_cleanly(browser, index)
+    rows = browser.evaluate("[...document.querySelectorAll('tr[data-run-id]')].map(r => r.innerText)")
+    good, bad = (next(r for r in rows if run_id in r) for run_id in ("good", "bad"))
+    assert "succeeded" in good and f"{ROWS:,}" in good and "synthetic" in good
+    assert "failed at load" in bad and "DataQualityError" in bad
+    browser.screenshot(ARTIFACTS / "index.png")
+    links = browser.evaluate("[...document.querySelectorAll('td a')].map(a => a.getAttribute('href'))")
+    expected = {"good/report.html", "good/01_ingest.html", "good/02_warehouse_load.html",
+                "good/03_spark_aggregate.html", "good/04_analysis.html", "bad/01_ingest.html",
+                "bad/02_warehouse_load.html"}
+    assert set(links) == expected, "each executed notebook should be linked as its rendered page " \
+        "(the runner renders them with reports.write_notebook_pages)"
+    for link in sorted(expected - {"good/report.html"}):
+        assert_renders_cleanly(browser, archive["reports"] / link)
+        assert browser.evaluate("document.querySelectorAll('.jp-InputArea').length") > 0, f"{link} hides its code"
