@@ -114,6 +114,11 @@ class LocalWarehouse:
             con.execute(f"CREATE VIEW {mart.name} AS SELECT * FROM read_parquet('{mart}/*.parquet')")
         return con
 
+    def query(self, sql: str) -> pd.DataFrame:
+        """A SQL query over the views of `connect()`, as pandas (same call as on BigQuery)."""
+        with self.connect() as con:
+            return con.sql(sql).df()
+
     def read_incidents(self) -> pa.Table:
         """The whole live table as Arrow, in partition then cluster order."""
         current = self.incidents_path()
@@ -225,8 +230,11 @@ class LocalWarehouse:
         return pd.read_parquet(current / name)
 
     def write_quarantine(self, batch_id: str, rejected: pa.Table) -> Path:
-        """Keep a batch's rejected rows (replaced whole if the batch is loaded again)."""
+        """Keep a batch's rejected rows (replaced whole if the batch is loaded again; none, no file)."""
         target = self.root / "quarantine" / f"batch_id={batch_id}" / "rejected.parquet"
+        if rejected.num_rows == 0:
+            target.unlink(missing_ok=True)
+            return target
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(".rejected.parquet.tmp")
         pq.write_table(rejected.cast(QUARANTINE_SCHEMA), tmp, compression="zstd")
@@ -251,6 +259,14 @@ class LocalWarehouse:
         with self.connect() as con:
             return con.execute("SELECT md5(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY row_id)) "
                                "FROM incidents t").fetchone()[0]
+
+    def version_token(self, part: str) -> str:
+        """What identifies the current state of `incidents`, `marts` or `quarantine` (changes when it does)."""
+        if part == "quarantine":
+            files = self._quarantine_files()
+            return ",".join(f"{f.parent.name}:{f.stat().st_mtime_ns}" for f in files)
+        current = (self.incidents_dir if part == "incidents" else self.marts_dir).current
+        return current.name if current else ""
 
 
 def _link_tree(source: Path, target: Path) -> None:
