@@ -163,6 +163,7 @@ def closed_port() -> str:
     ("unreachable", ExitCode.SOURCE_UNREACHABLE, "127.0.0.1"),
     ("drift", ExitCode.SOURCE_ERROR, "ucr_category"),
 ])
+@pytest.mark.fault("source")
 def test_source_failures_exit_with_their_code_and_leave_the_warehouse_alone(
         tmp_path, server, demo_rows, capsys, fault, code, words):
     url = server.add_socrata("puh4-eea4", as_socrata(demo_rows[:50]), socrata_columns(load_preset("memphis-2024")))
@@ -179,6 +180,7 @@ def test_source_failures_exit_with_their_code_and_leave_the_warehouse_alone(
     assert stores.lake.batches() == [] and stores.warehouse.incidents_path() is None
 
 
+@pytest.mark.fault("source")
 def test_a_pull_that_fails_midway_loses_nothing_and_the_rerun_lands_every_row_once(tmp_path, server, demo_rows):
     from memphis_incidents.errors import SourceUnreachable
 

@@ -137,6 +137,7 @@ def test_socrata_watermark_is_the_latest_update_in_utc(server: FakeServer) -> No
     assert source.watermark_of(table) == "2024-11-10T06:00:08.000Z"
 
 
+@pytest.mark.fault("secrets")
 def test_socrata_sends_the_app_token_and_never_shows_it(
     server: FakeServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -240,6 +241,7 @@ def test_progress_bar_runs_without_a_callback(server: FakeServer) -> None:
 # Faults, for both clients
 
 
+@pytest.mark.fault("source")
 def test_429_is_retried_after_waiting_retry_after(client: Client, server: FakeServer) -> None:
     server.faults.add("status", on="page", status=429, retry_after=1)
     started = time.monotonic()
@@ -249,11 +251,13 @@ def test_429_is_retried_after_waiting_retry_after(client: Client, server: FakeSe
     assert refused.params == retried.params
 
 
+@pytest.mark.fault("source")
 def test_500_then_success(client: Client, server: FakeServer) -> None:
     server.faults.add("status", on="page", after=1, status=500)
     assert_pulls_served(client)
 
 
+@pytest.mark.fault("source")
 def test_hang_past_the_read_timeout_is_retried(client: Client, server: FakeServer) -> None:
     server.faults.add("hang", on="page", after=1, seconds=3)
     started = time.monotonic()
@@ -261,6 +265,7 @@ def test_hang_past_the_read_timeout_is_retried(client: Client, server: FakeServe
     assert time.monotonic() - started < 2.5
 
 
+@pytest.mark.fault("source")
 def test_permanent_hang_is_unreachable_naming_host_and_tries(client: Client, server: FakeServer) -> None:
     server.faults.add("hang", on="page", seconds=3, times=None)
     with pytest.raises(SourceUnreachable) as unreachable:
@@ -269,12 +274,14 @@ def test_permanent_hang_is_unreachable_naming_host_and_tries(client: Client, ser
     assert "timed out on all 2 tries" in str(unreachable.value)
 
 
+@pytest.mark.fault("source")
 @pytest.mark.parametrize("mode", ["cut", "short"])
 def test_truncated_page_is_fetched_again(client: Client, server: FakeServer, mode: str) -> None:
     server.faults.add("truncate", on="page", after=1, times=2, mode=mode)
     assert_pulls_served(client)
 
 
+@pytest.mark.fault("source")
 def test_page_truncated_every_time_is_a_malformed_page_error(client: Client, server: FakeServer) -> None:
     server.faults.add("truncate", on="page", times=None)
     with pytest.raises(SourceError, match="malformed page") as malformed:
@@ -283,6 +290,7 @@ def test_page_truncated_every_time_is_a_malformed_page_error(client: Client, ser
     assert len(server.requests_of("page")) == 3
 
 
+@pytest.mark.fault("source")
 def test_page_repeating_rows_of_the_previous_page_lands_each_row_once(
     client: Client, server: FakeServer
 ) -> None:
@@ -290,6 +298,7 @@ def test_page_repeating_rows_of_the_previous_page_lands_each_row_once(
     assert_pulls_served(client)
 
 
+@pytest.mark.fault("source")
 def test_renamed_field_is_schema_drift_naming_it(client: Client, server: FakeServer) -> None:
     server.faults.add("rename", field=client.field, to=client.field + "_v2")
     with pytest.raises(SchemaDriftError, match=client.field) as drift:
@@ -298,6 +307,7 @@ def test_renamed_field_is_schema_drift_naming_it(client: Client, server: FakeSer
     assert not server.requests_of("page")
 
 
+@pytest.mark.fault("source")
 def test_404_names_the_preset_and_the_alternatives(client: Client, server: FakeServer) -> None:
     server.faults.add("status", status=404, times=None)
     with pytest.raises(SourceError, match="retired") as retired:
@@ -308,6 +318,7 @@ def test_404_names_the_preset_and_the_alternatives(client: Client, server: FakeS
     assert all(other in str(retired.value) for other in preset_names() if other != name)
 
 
+@pytest.mark.fault("source")
 @pytest.mark.parametrize("status", [401, 403])
 def test_refused_access_is_a_source_error(client: Client, server: FakeServer, status: int) -> None:
     server.faults.add("status", status=status, times=None)
@@ -317,12 +328,14 @@ def test_refused_access_is_a_source_error(client: Client, server: FakeServer, st
     assert len(server.requests) == 1  # not retried
 
 
+@pytest.mark.fault("source")
 def test_5xx_on_every_try_is_unreachable(client: Client, server: FakeServer) -> None:
     server.faults.add("status", status=503, times=None)
     with pytest.raises(SourceUnreachable, match="still answered HTTP 503 after 3 tries"):
         pulled(client.make())
 
 
+@pytest.mark.fault("source")
 def test_closed_port_is_unreachable_naming_host_and_tries(client: Client) -> None:
     source = client.make()
     host = f"127.0.0.1:{closed_port()}"
@@ -336,6 +349,7 @@ def test_closed_port_is_unreachable_naming_host_and_tries(client: Client) -> Non
 # Faults specific to one API
 
 
+@pytest.mark.fault("source")
 @pytest.mark.parametrize("rows_per_update,row", [(3, 0), (25, 1)])
 def test_socrata_row_updated_between_pages_lands_once_in_its_newest_version(
     server: FakeServer, rows_per_update: int, row: int
@@ -346,6 +360,7 @@ def test_socrata_row_updated_between_pages_lands_once_in_its_newest_version(
     assert sum(r.get("ucr_category") == "CHANGED" for r in client.served()) == 1
 
 
+@pytest.mark.fault("source")
 def test_arcgis_row_updated_between_pages_lands_once_and_next_pull_has_it(server: FakeServer) -> None:
     client = arcgis_client(server)
     source = client.make()
@@ -356,6 +371,7 @@ def test_arcgis_row_updated_between_pages_lands_once_and_next_pull_has_it(server
     assert [row["UCR_Category"] for row in later if row["ObjectId"] == 1] == ["CHANGED"]
 
 
+@pytest.mark.fault("source")
 def test_socrata_drift_names_every_missing_field(server: FakeServer) -> None:
     client = socrata_client(server)
     server.faults.add("rename", field="ucr_category", to="ucr_cat")
@@ -364,6 +380,7 @@ def test_socrata_drift_names_every_missing_field(server: FakeServer) -> None:
         pulled(client.make())
 
 
+@pytest.mark.fault("source")
 def test_socrata_no_such_column_mid_pull_is_schema_drift(server: FakeServer) -> None:
     client = socrata_client(server)
     body = {"message": "Query coordinator error: query.soql.no-such-column; No such column: offense_date",
@@ -373,6 +390,7 @@ def test_socrata_no_such_column_mid_pull_is_schema_drift(server: FakeServer) -> 
         pulled(client.make())
 
 
+@pytest.mark.fault("source")
 def test_socrata_other_400_is_a_source_error_with_the_server_message(server: FakeServer) -> None:
     client = socrata_client(server)
     body = {"message": "Type mismatch for >=, is floating_timestamp", "errorCode": "query.soql.type-mismatch"}
@@ -382,6 +400,7 @@ def test_socrata_other_400_is_a_source_error_with_the_server_message(server: Fak
     assert not isinstance(rejected.value, SchemaDriftError)
 
 
+@pytest.mark.fault("source")
 def test_arcgis_error_inside_http_200_is_a_source_error(server: FakeServer) -> None:
     client = arcgis_client(server)
     server.faults.add("error", on="page", code=400, message="Unable to complete operation.",
@@ -390,6 +409,7 @@ def test_arcgis_error_inside_http_200_is_a_source_error(server: FakeServer) -> N
         pulled(client.make())
 
 
+@pytest.mark.fault("source")
 def test_arcgis_invalid_field_inside_http_200_is_schema_drift(server: FakeServer) -> None:
     client = arcgis_client(server)
     server.faults.add("error", on="page", code=400, message="Unable to complete operation.",
@@ -398,12 +418,14 @@ def test_arcgis_invalid_field_inside_http_200_is_schema_drift(server: FakeServer
         pulled(client.make())
 
 
+@pytest.mark.fault("source")
 def test_arcgis_server_error_inside_http_200_is_retried(server: FakeServer) -> None:
     client = arcgis_client(server)
     server.faults.add("error", on="page", after=1, code=500, message="Error performing query operation")
     assert_pulls_served(client)
 
 
+@pytest.mark.fault("source")
 def test_arcgis_renamed_field_suggests_the_new_name(server: FakeServer) -> None:
     client = arcgis_client(server)
     server.faults.add("rename", field="Offense_Datetime", to="Offense_DateTime")
@@ -411,6 +433,7 @@ def test_arcgis_renamed_field_suggests_the_new_name(server: FakeServer) -> None:
         pulled(client.make())
 
 
+@pytest.mark.fault("source")
 def test_arcgis_missing_layer_is_retired(server: FakeServer) -> None:
     source = arcgis_client(server).make()
     gone = dataclasses.replace(source.preset, url=source.preset.url.replace("MPD_Public", "Old_MPD_Public"))
@@ -418,6 +441,7 @@ def test_arcgis_missing_layer_is_retired(server: FakeServer) -> None:
         pulled(ArcGISSource(gone, **FAST))
 
 
+@pytest.mark.fault("source")
 def test_page_of_the_wrong_shape_is_fetched_again(client: Client, server: FakeServer) -> None:
     server.faults.add("status", on="page", after=1, status=200, body={"rows": "not a page"})
     assert_pulls_served(client)

@@ -5,8 +5,11 @@ same names and defaults (a test checks it) and the runner rejects anything else 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field, fields
 from importlib import resources
@@ -28,6 +31,15 @@ CANONICAL_SOURCE_FIELDS = (
     "category", "description", "nibrs_crime_against", "nibrs_group", "address", "city", "zip",
     "precinct", "latitude", "longitude", "source_updated_ts",
 )
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id names folders and files: letters, digits, '.', '_' and '-' only, or ConfigError."""
+    if not RUN_ID.fullmatch(run_id):
+        raise ConfigError(f"run id {run_id!r} cannot name a folder: use up to 100 letters, digits, "
+                          "'.', '_' and '-', starting with a letter or digit")
+    return run_id
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,8 @@ class RunParameters:
     spark_remote: str = ""
 
     def __post_init__(self) -> None:
+        if self.run_id:
+            check_run_id(self.run_id)
         if self.profile not in PROFILES:
             raise ConfigError(f"profile must be one of {', '.join(PROFILES)}, not {self.profile!r}")
         if self.demo_rows < 0 or self.demo_day < 0 or self.http_retries < 0 or self.http_backoff < 0:
@@ -86,19 +100,29 @@ def coerce(name: str, value: Any, type_name: Any) -> Any:
     elif type_name == "int":
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lstrip("-").replace("_", "").isdigit():
-            return int(value)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return int(value)
     elif type_name == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            pass
+        number = finite_float(value)
+        if number is not None:
+            return number
+        type_name = "a finite float"
     elif type_name == "str":
         if isinstance(value, str):
             return value
     raise ConfigError(f"parameter {name} must be {type_name}, got {value!r}")
+
+
+def finite_float(value: Any) -> float | None:
+    """A number or numeric text as a finite float; None for anything else (bool, nan, inf, text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True)
@@ -128,6 +152,9 @@ def _read_presets() -> dict[str, dict[str, Any]]:
             presets.update(tomllib.loads(Path(extra).read_text(encoding="utf-8")))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read presets file {extra} ({PRESETS_ENV}): {exc}") from None
+    not_tables = sorted(name for name, value in presets.items() if not isinstance(value, dict))
+    if not_tables:
+        raise ConfigError(f"presets must be tables ([name] sections), not values: {', '.join(not_tables)}")
     return presets
 
 
@@ -144,6 +171,15 @@ def load_preset(name: str, base_url: str = "") -> Preset:
     mapping = raw.pop("fields", {})
     if isinstance(mapping, str):  # borrow another preset's mapping
         mapping = presets.get(mapping, {}).get("fields", {})
+    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+        raise ConfigError(f"preset {name!r}: fields must be a table of canonical name = source field name")
+    not_text = sorted(key for key, value in raw.items() if not isinstance(value, str))
+    if not_text:
+        raise ConfigError(f"preset {name!r}: {', '.join(not_text)} must be text")
+    keys = {f.name for f in dataclasses.fields(Preset)} - {"name", "fields"}
+    if set(raw) != keys:
+        raise ConfigError(f"preset {name!r}: unknown key(s) {', '.join(sorted(set(raw) - keys)) or 'none'}, "
+                          f"missing key(s) {', '.join(sorted(keys - set(raw))) or 'none'}")
     missing = [f for f in REQUIRED_FIELDS if f not in mapping]
     unknown = [f for f in mapping if f not in CANONICAL_SOURCE_FIELDS]
     if missing or unknown:
@@ -152,10 +188,7 @@ def load_preset(name: str, base_url: str = "") -> Preset:
         raise ConfigError(f"preset {name!r}: kind must be demo, socrata or arcgis")
     if raw.get("timestamps") not in {"epoch_ms_utc", "floating_local"}:
         raise ConfigError(f"preset {name!r}: timestamps must be epoch_ms_utc or floating_local")
-    try:
-        preset = Preset(name=name, fields=dict(mapping), **raw)
-    except TypeError as exc:
-        raise ConfigError(f"preset {name!r}: {exc}") from None
+    preset = Preset(name=name, fields=dict(mapping), **raw)
     return dataclasses.replace(preset, url=base_url) if base_url else preset
 
 

@@ -36,9 +36,8 @@ def _as_text(page: pa.Table, names: list[str]) -> pa.Table:
 def with_ingest_metadata(table: pa.Table, batch_id: str, ingested_at: datetime) -> pa.Table:
     """The raw rows plus the batch id and ingest time on every row."""
     n = table.num_rows
-    table = table.append_column("_ingest_batch_id", pa.array([batch_id] * n, pa.string()))
-    stamp = pa.array([ingested_at] * n, pa.timestamp("us", tz="UTC"))
-    return table.append_column("_ingest_at", stamp)
+    table = table.append_column("_ingest_batch_id", pa.repeat(pa.scalar(batch_id, pa.string()), n))
+    return table.append_column("_ingest_at", pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), n))
 
 
 def reconciled(source: Source, since: str | None, landed: int) -> int | None:

@@ -6,17 +6,19 @@ upsert of rows already present changes nothing.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .config import Preset, RunParameters, load_preset
 from .errors import DataQualityError
 from .profiles import Backends
 from .quality import BatchSplit, split_batch
 from .runlog import write_step_record
-from .schema import to_arrow
+from .schema import text_array, to_arrow
 from .sources.base import parse_watermark
 
 COUNT_KEYS = ("received", "loaded", "quarantined", "duplicates", "inserted", "updated",
@@ -43,27 +45,48 @@ def check_reject_share(split: BatchSplit, batch_id: str, max_share: float) -> No
             "re-run with -p max_reject_share <share> if these rows are expected.")
 
 
-def load_batch(meta: dict[str, Any], preset: Preset, backends: Backends,
-               max_reject_share: float) -> dict[str, Any]:
-    """Load one raw batch into the warehouse and commit the watermark; returns its counts."""
+@dataclass
+class Staged:
+    """A batch ready to upsert: its valid rows as Arrow, the ids to withdraw or keep, its counts."""
+
+    rows: pa.Table
+    withdraw_ids: list[str]
+    present_ids: pa.Array | None
+    counts: dict[str, int]
+
+
+def staged_batch(meta: dict[str, Any], preset: Preset, backends: Backends, max_reject_share: float) -> Staged:
+    """Normalise and validate a raw batch and write its quarantine; the raw and pandas frames are
+    dropped on return, and their memory handed back, before the upsert needs its own."""
     batch_id = meta["batch_id"]
     raw = backends.lake.read_batch(batch_id).to_pandas()
     split = split_batch(raw, preset, batch_id, parse_watermark(meta["ingested_at"]))
     check_reject_share(split, batch_id, max_reject_share)
     backends.warehouse.write_quarantine(batch_id, split.rejected)
-    present = _row_ids(raw, preset) if meta["mode"] == "full" else None
-    withdrawn = [r for r in split.rejected.column("row_id").to_pylist() if r is not None]
-    result = backends.warehouse.upsert(to_arrow(split.valid), withdraw_ids=withdrawn, present_ids=present)
-    record = {"batch_id": batch_id, "received": split.received, "loaded": len(split.valid),
-              "quarantined": split.rejected.num_rows, "duplicates": split.duplicates,
-              **result.as_dict(), "watermark": meta["watermark"]}
-    backends.state.commit_load(batch_id, meta["watermark"], record)
+    return Staged(
+        rows=to_arrow(split.valid),
+        withdraw_ids=[r for r in split.rejected.column("row_id").to_pylist() if r is not None],
+        present_ids=_row_ids(raw, preset) if meta["mode"] == "full" else None,
+        counts={"received": split.received, "loaded": len(split.valid),
+                "quarantined": split.rejected.num_rows, "duplicates": split.duplicates},
+    )
+
+
+def load_batch(meta: dict[str, Any], preset: Preset, backends: Backends,
+               max_reject_share: float) -> dict[str, Any]:
+    """Load one raw batch into the warehouse and commit the watermark; returns its counts."""
+    staged = staged_batch(meta, preset, backends, max_reject_share)
+    pa.default_memory_pool().release_unused()
+    result = backends.warehouse.upsert(staged.rows, withdraw_ids=staged.withdraw_ids,
+                                       present_ids=staged.present_ids)
+    record = {"batch_id": meta["batch_id"], **staged.counts, **result.as_dict(), "watermark": meta["watermark"]}
+    backends.state.commit_load(meta["batch_id"], meta["watermark"], record)
     return record
 
 
 def _row_ids(raw, preset: Preset) -> pa.Array:
-    field = preset.fields["row_id"]
-    return pa.array(raw[field].dropna().astype("string").str.strip().tolist(), pa.string())
+    """Every row id of a raw batch, as the source spells it (trimmed)."""
+    return pc.drop_null(pc.utf8_trim_whitespace(text_array(raw[preset.fields["row_id"]])))
 
 
 def run_load(params: RunParameters, backends: Backends) -> dict[str, Any]:

@@ -13,12 +13,15 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .config import Preset
-from .schema import canonical_incidents
+from .schema import canonical_incidents, text_array, text_series
 
 EARLIEST = pd.Timestamp("1970-01-01", tz="UTC")
 FUTURE_SLACK = timedelta(days=1)
+REASONS = (None, "missing_row_id", "missing_offense_date", "unparseable_offense_date",
+           "offense_date_before_1970", "offense_date_in_future")  # rule 0: none broken
 QUARANTINE_SCHEMA = pa.schema([
     ("batch_id", pa.string()),
     ("row_id", pa.string()),
@@ -44,28 +47,23 @@ def rejection_reasons(canon: pd.DataFrame, raw_offense: pd.Series, ingested_at: 
     """The first rule each row breaks, or null for a valid row (rules in order of precedence)."""
     ts = canon["offense_ts_utc"]
     horizon = pd.Timestamp(ingested_at) + FUTURE_SLACK
-    reasons = np.select(
-        [
-            canon["row_id"].isna(),
-            raw_offense.isna(),
-            ts.isna(),
-            ts < EARLIEST,
-            ts > horizon,
-        ],
-        ["missing_row_id", "missing_offense_date", "unparseable_offense_date",
-         "offense_date_before_1970", "offense_date_in_future"],
-        default="",
+    rule = np.select(
+        [canon["row_id"].isna(), raw_offense.isna(), ts.isna(), ts < EARLIEST, ts > horizon],
+        np.arange(1, len(REASONS)),
+        default=0,
     )
-    return pd.Series(reasons, index=canon.index, dtype="string").replace("", pd.NA)
+    return text_series(pa.array(REASONS, pa.large_string()).take(rule), canon.index)
 
 
 def duplicate_mask(canon: pd.DataFrame) -> pd.Series:
     """Rows another row of the batch supersedes: same row id, kept is the latest update, then last."""
-    keyed = canon["row_id"].notna()
-    order = canon.assign(_pos=np.arange(len(canon))).sort_values(
-        ["source_updated_ts_utc", "_pos"], na_position="first", kind="stable")
-    superseded = order["row_id"].duplicated(keep="last") & order["row_id"].notna()
-    return superseded.reindex(canon.index) & keyed
+    row = pc.fill_null(pc.dictionary_encode(text_array(canon["row_id"])).indices, -1).to_numpy()
+    updated = canon["source_updated_ts_utc"].array.asi8  # NaT is the smallest value: sorts first
+    order = np.lexsort((np.arange(len(row)), updated, row))
+    ranked = row[order]
+    superseded = np.zeros(len(row), bool)
+    superseded[order[:-1]] = ranked[:-1] == ranked[1:]  # a later version of the same row id follows
+    return pd.Series(superseded & (row >= 0), index=canon.index)
 
 
 def string_array(values: pd.Series) -> pa.Array:

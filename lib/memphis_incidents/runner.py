@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -14,16 +15,18 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
-from .config import RunParameters, preset_names
+from .config import RunParameters, check_run_id, preset_names
 from .errors import ConfigError, ExitCode, PipelineError, exit_code_for
 from .runlog import new_run_id
+from .storage import LocalStorage
 
 KERNEL_NAME = "memphis-incidents"
 PACKAGES = ("memphis-incidents", "pandas", "pyarrow", "duckdb", "pyspark", "papermill", "nbconvert")
@@ -95,9 +98,28 @@ class Run:
 
 
 # ---- command line --------------------------------------------------------------------------------
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line (not the usage block) with exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.BAD_PARAMETERS, f"error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def one_line(message: str) -> str:
+    """A message on one line (a name or value in it may hold line breaks)."""
+    return " ".join(message.split())
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of 1 or more."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {text!r}")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     steps = ", ".join(STEP_NAMES)
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="run_pipeline.py",
         description="Run the memphis-incidents pipeline: ingest, warehouse load, Spark aggregation "
                     "and analysis notebooks, in order, each in a fresh kernel. Executed notebooks, "
@@ -119,9 +141,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print what would run, with which parameters and why, and exit")
     p.add_argument("--force", action="store_true",
                    help="run steps even when their notebook, parameters, package code and inputs are unchanged")
-    p.add_argument("--keep-runs", type=int, default=30, metavar="N",
+    p.add_argument("--keep-runs", type=positive_int, default=30, metavar="N",
                    help="keep the newest N run reports plus every failed one (default 30)")
-    p.add_argument("--cell-timeout", type=int, default=1800, help="seconds one cell may run (default 1800)")
+    p.add_argument("--cell-timeout", type=positive_int, default=1800, help="seconds one cell may run (default 1800)")
     p.add_argument("--log-output", action="store_true", help="stream cell output live")
     return p
 
@@ -181,6 +203,27 @@ def notebook_parameters(notebook: Path, params: RunParameters) -> dict[str, Any]
     return {name: known[name] for name in declared}
 
 
+@functools.cache
+def atomic_notebook_saves() -> None:
+    """Make papermill save notebooks at absolute local paths atomically (temp file, then rename):
+    it rewrites the output notebook after every cell, and a reader, or a kill mid-save, must never
+    find half a notebook."""
+    from papermill.iorw import LocalHandler, papermill_io
+
+    class AtomicLocalHandler(LocalHandler):
+        def write(self, buf: str, path: str) -> None:
+            LocalStorage(Path(path).parent).write_bytes(Path(path).name, buf.encode("utf-8"))
+
+    papermill_io.register(os.sep, AtomicLocalHandler())
+
+
+def copy_atomically(source: Path, target: Path) -> None:
+    """Copy a file so that a reader sees the old target or the whole new one, never part of it."""
+    staged = target.with_name(f".{target.name}.tmp")
+    shutil.copy2(source, staged)
+    os.replace(staged, target)
+
+
 def execute_step(step: Step, run: Run, kernel: str) -> StepResult:
     """Run one notebook in a fresh kernel; never raises for a notebook failure."""
     import papermill
@@ -191,9 +234,10 @@ def execute_step(step: Step, run: Run, kernel: str) -> StepResult:
     output = run.folder / step.notebook
     result = StepResult(step.name, step.notebook, status="running", output_notebook=str(output))
     started = time.perf_counter()
+    atomic_notebook_saves()
     try:
         papermill.execute_notebook(
-            str(source), str(output), parameters=notebook_parameters(source, run.params),
+            str(source.absolute()), str(output.absolute()), parameters=notebook_parameters(source, run.params),
             kernel_name=kernel, cwd=str(run.options.notebooks_dir.parent), progress_bar=False,
             log_output=run.options.log_output, execution_timeout=run.options.cell_timeout,
             request_save_on_cell_execute=True)
@@ -332,7 +376,7 @@ def reuse_outputs(step: Step, result: StepResult, run: Run, stores: Any) -> None
     names = [step.notebook] + (["report.html"] if step.name == "analysis" else [])
     for name in names:
         if (source / name).exists() and source != run.folder:
-            shutil.copy2(source / name, run.folder / name)
+            copy_atomically(source / name, run.folder / name)
     result.output_notebook = str(run.folder / step.notebook) if (run.folder / step.notebook).exists() else None
 
 
@@ -358,12 +402,12 @@ def execute_run(run: Run) -> int:
     """Run the steps in order: skip the unchanged ones, stop running after a failure."""
     from .fingerprint import remember_success
     from .profiles import backends
-    from .reports import write_report
+    from .reports import write_notebook_pages, write_report
     from .retention import prune_reports
 
+    stores = backends(run.params)
     kernel = ensure_kernel()
     run.folder.mkdir(parents=True, exist_ok=True)
-    stores = backends(run.params)
     run.results = run.results or [StepResult(s.name, s.notebook) for s in STEPS]
     save_manifest(run, "running")
     code = ExitCode.OK
@@ -392,9 +436,9 @@ def execute_run(run: Run) -> int:
     analysis = next(r for r in run.results if r.name == "analysis")
     if analysis.status == "succeeded" and Path(analysis.output_notebook).exists():
         write_report(analysis.output_notebook, run.folder / "report.html")
-    status = "succeeded" if code == ExitCode.OK else "failed"
-    save_manifest(run, status, finished=True)
+    write_notebook_pages(run.folder)
     prune_reports(run.options.reports_dir, run.options.keep_runs, stores.reports)
+    save_manifest(run, "succeeded" if code == ExitCode.OK else "failed", finished=True)
     return int(code)
 
 
@@ -415,44 +459,66 @@ def dry_run(run: Run) -> int:
     return 0
 
 
+def writable_folder(path: Path, what: str) -> Path:
+    """The folder, created if missing; ConfigError if it cannot be written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} is not a writable folder ({exc.strerror or exc})") from None
+    return path
+
+
 def resumed_run(run_id: str, options: RunOptions) -> Run:
     """A failed run's parameters and results, ready to continue from its failed step."""
     path = options.reports_dir / run_id / "run.json"
     if not path.exists():
         raise ConfigError(f"no run {run_id} in {options.reports_dir} (looked for {path})")
-    doc = json.loads(path.read_text())
-    if doc["status"] == "succeeded":
-        raise ConfigError(f"run {run_id} succeeded; there is nothing to resume")
-    params = RunParameters.from_mapping(doc["parameters"])
-    results = [StepResult(**{k: v for k, v in r.items() if k in StepResult.__dataclass_fields__})
-               for r in doc["steps"]]
-    return Run(params=params, options=options, results=results, started_at=doc["started_at"])
+    try:
+        doc = json.loads(path.read_text())
+        if doc["status"] == "succeeded":
+            raise ConfigError(f"run {run_id} succeeded; there is nothing to resume")
+        params = RunParameters.from_mapping(doc["parameters"])
+        results = [StepResult(**{k: v for k, v in r.items() if k in StepResult.__dataclass_fields__})
+                   for r in doc["steps"]]
+        return Run(params=params, options=options, results=results, started_at=doc["started_at"])
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ConfigError(f"cannot resume run {run_id}: {path} is damaged ({type(exc).__name__}: {exc}); "
+                          "start a new run instead") from None
 
 
 def main(argv: Sequence[str] | None, project_root: Path) -> int:
     """Entry point of run_pipeline.py: returns the process exit code."""
     logging.basicConfig(level=os.environ.get("MEMPHIS_INCIDENTS_LOG", "WARNING"),
                         format="%(asctime)s %(levelname)s %(message)s")
-    args = parser().parse_args(argv)
     try:
+        args = parser().parse_args(argv)
         options = RunOptions(reports_dir=Path(args.reports_dir), notebooks_dir=project_root / "notebooks",
                              steps=selected_steps(args.only, args.from_step, args.until),
                              cell_timeout=args.cell_timeout, log_output=args.log_output,
                              dry_run=args.dry_run, resume=args.resume or "", force=args.force,
                              keep_runs=args.keep_runs)
-        run = resumed_run(args.resume, options) if args.resume else Run(parameters_from_args(args), options)
+        run = resumed_run(check_run_id(args.resume), options) if args.resume \
+            else Run(parameters_from_args(args), options)
         if args.dry_run:
             return dry_run(run)
         from .runlock import run_lock
         from .config import Paths
 
-        with run_lock(Paths.for_source(run.params.data_dir, run.params.source).root, run.run_id):
+        data_root = writable_folder(Paths.for_source(run.params.data_dir, run.params.source).root, "data_dir")
+        writable_folder(options.reports_dir, "--reports-dir")
+        with run_lock(data_root, run.run_id, say=lambda text: print(text, flush=True)):
             print(f"run {run.run_id}: profile={run.params.profile} source={run.params.source} "
                   f"reports in {run.folder}", flush=True)
             code = execute_run(run)
     except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return int(exc.exit_code)
+    except OSError as exc:  # the runner's own writes: a full disk, a folder that went away
+        logging.debug("the runner failed", exc_info=True)
+        print(f"error: {one_line(str(exc))}; nothing more was written, re-run when it is fixed", file=sys.stderr)
+        return int(ExitCode.CELL_ERROR)
     if code == ExitCode.OK:
         report = run.folder / "report.html"
         print(f"report: {report.resolve() if report.exists() else '(no analysis step in this run)'}")

@@ -6,19 +6,27 @@ values the publications are known for. Validation and quarantine live in quality
 """
 from __future__ import annotations
 
-import re
-
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .config import Preset
 
 LOCAL_TZ = "America/Chicago"
 CITY_BOX = {"lat": (34.95, 35.35), "lon": (-90.30, -89.55)}  # generous box around Memphis
 MEMPHIS_ALIASES = {"MEMPHIS", "MEMPHIS TN", "MEM", "MPHS", "M", "MEMHPIS", "MEMPHS", "MEMPIS"}
-NIBRS_AGAINST = re.compile(r"AGAINST (PERSON|PROPERTY|SOCIETY)S?$")
+# Text is cleaned with Arrow's kernels (RE2), spelled to match Python's own rules: the characters
+# str.strip() and re's \s treat as whitespace (U+3000 is the last), and \d as any Unicode digit.
+WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+WHITESPACE_RUNS = f"[{WHITESPACE}]+"
+UNEVEN_WHITESPACE = f"[{WHITESPACE.replace(' ', '')}]|  "  # anything but single spaces
+ZIP5 = r"^\p{Nd}{5}"
+NIBRS_AGAINST = r"AGAINST (?P<group>PERSON|PROPERTY|SOCIETY)S?$"
+OFFSET_SUFFIX = r"(?:Z|[+-]\p{Nd}\p{Nd}:?\p{Nd}\p{Nd})$"
 US_DATETIME = "%m/%d/%Y %I:%M:%S %p"
+GEO_STATUSES = ("ok", "missing", "invalid", "zero", "outside_city")
 
 CANONICAL_SCHEMA = pa.schema([
     ("row_id", pa.string()),
@@ -46,7 +54,12 @@ CANONICAL_SCHEMA = pa.schema([
     ("row_hash", pa.int64()),
 ])
 CONTENT_COLUMNS = [n for n in CANONICAL_SCHEMA.names if n not in ("batch_id", "row_hash")]
-TEXT_FIELDS = ("incident_id", "description", "ucr_code", "agency_crime_type", "address")
+# The content as DuckDB hashes it: text as large_string, as pandas holds it (no copy; same hash).
+CONTENT_SCHEMA = pa.schema([CANONICAL_SCHEMA.field(n).with_type(pa.large_string())
+                            if CANONICAL_SCHEMA.field(n).type == pa.string() else CANONICAL_SCHEMA.field(n)
+                            for n in CONTENT_COLUMNS])
+TEXT_FIELDS = ("incident_id", "ucr_code", "agency_crime_type", "address")
+LABEL_FIELDS = ("description", "nibrs_group", "precinct")
 
 
 def source_column(raw: pd.DataFrame, preset: Preset, name: str) -> pd.Series:
@@ -57,15 +70,38 @@ def source_column(raw: pd.DataFrame, preset: Preset, name: str) -> pd.Series:
     return raw[field]
 
 
+def text_array(values: pd.Series) -> pa.Array:
+    """A column as one Arrow text array; numbers are spelled as pandas' astype("string") spells them."""
+    text = pa.array(values.astype("string"))
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+
+
+def text_series(text: pa.Array, index: pd.Index) -> pd.Series:
+    """Arrow text as a pandas "string" column, without a copy."""
+    return pd.Series(pd.arrays.ArrowStringArray(text), index=index)
+
+
+def cleaned(text: pa.Array) -> pa.Array:
+    """Strip, collapse inner whitespace runs to one space; empty becomes null (Arrow kernels).
+
+    The regex replacement runs only on the few values that need it (it is the slow kernel).
+    """
+    text = pc.utf8_trim_whitespace(text)  # Arrow's Unicode whitespace is Python's
+    uneven = pc.match_substring_regex(text, UNEVEN_WHITESPACE).fill_null(False)
+    if pc.any(uneven).as_py():
+        even = pc.replace_substring_regex(text.filter(uneven), WHITESPACE_RUNS, " ")
+        text = pc.replace_with_mask(text, uneven, even)
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
+
+
 def clean_text(values: pd.Series) -> pd.Series:
     """Strip, collapse inner whitespace; empty becomes null."""
-    text = values.astype("string").str.strip().str.replace(r"\s+", " ", regex=True)
-    return text.mask(text == "")
+    return text_series(cleaned(text_array(values)), values.index)
 
 
 def clean_upper(values: pd.Series) -> pd.Series:
     """`clean_text`, upper-cased: for categories, precincts and other coded labels."""
-    return clean_text(values).str.upper()
+    return text_series(pc.utf8_upper(cleaned(text_array(values))), values.index)
 
 
 def utc_times(values: pd.Series, timestamps: str) -> pd.Series:
@@ -76,7 +112,8 @@ def utc_times(values: pd.Series, timestamps: str) -> pd.Series:
         return pd.to_datetime(millis.where(in_range), unit="ms", utc=True, errors="coerce")
     text = clean_text(values)
     parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
-    naive = ~text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
+    with_offset = pc.match_substring_regex(pa.array(text.array), OFFSET_SUFFIX).fill_null(False)
+    naive = ~pd.Series(with_offset.to_numpy(zero_copy_only=False), index=text.index)
     local = pd.to_datetime(text.where(naive), format="ISO8601", errors="coerce")
     us_style = pd.to_datetime(text.where(naive & local.isna()), format=US_DATETIME, errors="coerce")
     local = local.fillna(us_style)
@@ -93,34 +130,35 @@ def local_to_utc(local: pd.Series) -> pd.Series:
 
 def city_name(values: pd.Series) -> pd.Series:
     """Known spellings of Memphis become MEMPHIS; other cities are kept upper-cased."""
-    city = clean_upper(values).str.replace(r"[.,]", "", regex=True)
-    return city.mask(city.isin(MEMPHIS_ALIASES), "MEMPHIS")
+    city = pc.replace_substring_regex(pc.utf8_upper(cleaned(text_array(values))), "[.,]", "")
+    city = pc.if_else(pc.is_in(city, pa.array(sorted(MEMPHIS_ALIASES), city.type)), "MEMPHIS", city)
+    return text_series(city, values.index)
 
 
 def zip5(values: pd.Series) -> pd.Series:
     """The five-digit ZIP code ("38118-" and "38118-1234" give "38118"), else null."""
-    return clean_text(values).str.extract(r"^(\d{5})", expand=False)
+    text = cleaned(text_array(values))
+    five = pc.if_else(pc.match_substring_regex(text, ZIP5), pc.utf8_slice_codeunits(text, 0, 5), None)
+    return text_series(five, values.index)
 
 
 def crime_against(values: pd.Series) -> pd.Series:
     """NIBRS crime-against group from labels like CRIMES AGAINST PERSONS: PERSONS, PROPERTY,
     SOCIETY, or OTHER for any other label (MPD files "All Other Offenses" under "PERSON,
     PROPERTY, OR SOCIETY")."""
-    labels = clean_upper(values)
-    group = labels.str.extract(NIBRS_AGAINST, expand=False).replace({"PERSON": "PERSONS"})
-    return group.mask(group.isna() & labels.notna(), "OTHER")
+    labels = pc.utf8_upper(cleaned(text_array(values)))
+    group = pc.struct_field(pc.extract_regex(labels, NIBRS_AGAINST), [0])
+    group = pc.if_else(pc.equal(group, "PERSON"), "PERSONS", group)
+    other = pc.and_(pc.is_null(group), pc.is_valid(labels))
+    return text_series(pc.if_else(other, "OTHER", group), values.index)
 
 
 def geo_status(lat: pd.Series, lon: pd.Series, raw_present: pd.Series) -> pd.Series:
     """Why a point is or is not usable: ok, missing, invalid, zero or outside_city."""
     zero = (lat.abs() < 1e-6) & (lon.abs() < 1e-6)
     inside = lat.between(*CITY_BOX["lat"]) & lon.between(*CITY_BOX["lon"])
-    status = np.select(
-        [~raw_present, lat.isna() | lon.isna(), zero, ~inside],
-        ["missing", "invalid", "zero", "outside_city"],
-        default="ok",
-    )
-    return pd.Series(status, index=lat.index, dtype="string")
+    code = np.select([~raw_present, lat.isna() | lon.isna(), zero, ~inside], [1, 2, 3, 4], default=0)
+    return text_series(pa.array(GEO_STATUSES, pa.large_string()).take(code), lat.index)
 
 
 def canonical_incidents(raw: pd.DataFrame, preset: Preset, batch_id: str) -> pd.DataFrame:
@@ -133,8 +171,9 @@ def canonical_incidents(raw: pd.DataFrame, preset: Preset, batch_id: str) -> pd.
     present = col("latitude").notna() & col("longitude").notna()
     status = geo_status(lat, lon, present)
     out = pd.DataFrame({
-        "row_id": clean_text(col("row_id").astype("string")),
+        "row_id": clean_text(col("row_id")),
         **{name: clean_text(col(name)) for name in TEXT_FIELDS},
+        **{name: clean_upper(col(name)) for name in LABEL_FIELDS},
         "offense_ts_utc": offense_utc,
         "offense_ts_local": offense_local,
         "offense_date": offense_local.dt.normalize(),
@@ -142,8 +181,6 @@ def canonical_incidents(raw: pd.DataFrame, preset: Preset, batch_id: str) -> pd.
         "reported_ts_utc": utc_times(col("reported_ts"), preset.timestamps),
         "category": clean_upper(col("category")).fillna("UNKNOWN"),
         "nibrs_crime_against": crime_against(col("nibrs_crime_against")),
-        "nibrs_group": clean_upper(col("nibrs_group")),
-        "precinct": clean_upper(col("precinct")),
         "city": city_name(col("city")),
         "zip": zip5(col("zip")),
         "latitude": lat.where(status == "ok"),
@@ -152,15 +189,21 @@ def canonical_incidents(raw: pd.DataFrame, preset: Preset, batch_id: str) -> pd.
         "source_updated_ts_utc": utc_times(col("source_updated_ts"), preset.timestamps),
         "batch_id": batch_id,
     }, index=raw.index)
-    out["description"] = clean_upper(out["description"])
     out["row_hash"] = content_hash(out)
     return out[CANONICAL_SCHEMA.names]
 
 
 def content_hash(frame: pd.DataFrame) -> pd.Series:
-    """A stable 64-bit hash of each row's content, to tell changed rows from unchanged ones."""
-    hashed = pd.util.hash_pandas_object(frame[CONTENT_COLUMNS].astype("string"), index=False)
-    return hashed.astype("uint64").astype("int64")
+    """A stable 64-bit hash of each row's content, to tell changed rows from unchanged ones.
+
+    DuckDB hashes the canonical Arrow values (vectorised, on every core), so the hash depends on
+    the values only, never on how pandas happens to type a column.
+    """
+    content = pa.Table.from_pandas(frame[CONTENT_COLUMNS], schema=CONTENT_SCHEMA, preserve_index=False)
+    with duckdb.connect() as con:
+        con.register("content", content)
+        hashed = con.sql(f"SELECT hash({', '.join(CONTENT_COLUMNS)}) FROM content").fetchnumpy()
+    return pd.Series(next(iter(hashed.values())).view(np.int64), index=frame.index)
 
 
 def to_arrow(frame: pd.DataFrame) -> pa.Table:

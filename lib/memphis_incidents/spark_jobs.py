@@ -4,17 +4,33 @@ Counts come in two units, always named: `offense_rows` (one per offense; an inci
 offenses counts three times) and `incidents` (distinct Crime IDs). An incident with offenses in two
 categories counts once in each, so category incident counts do not add up to the total.
 The same code runs in local mode, on a cluster, or through Spark Connect (`spark_remote`).
+
+Speed on a laptop (measured in bench/results.md): the driver JVM starts from a class-data archive
+built once per install and compiles with C1 only (a short job never repays C2); rows are
+hash-partitioned by incident once, so each count of distinct incidents is a two-level count with
+no further large shuffle.
 """
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pyspark
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 LAPTOP_CONF = {
     "spark.sql.shuffle.partitions": "4",
@@ -27,7 +43,11 @@ LAPTOP_CONF = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.parquet.compression.codec": "zstd",
 }
+JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
 GRID_DEGREES = 0.005  # about 500 m: fine enough for a city hexbin, coarse enough to anonymise
+COUNTED_COLUMNS = ("incident", "offense_month", "offense_date", "category", "nibrs_crime_against",
+                   "nibrs_group", "precinct")  # what the marts count distinct incidents by
+log = logging.getLogger(__name__)
 
 
 def spark_session(master: str = "local[*]", remote: str = "", extra_conf: dict[str, str] | None = None,
@@ -41,9 +61,13 @@ def spark_session(master: str = "local[*]", remote: str = "", extra_conf: dict[s
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    log_config = resources.files(__package__).joinpath("log4j2.properties")
-    conf = {**LAPTOP_CONF, "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile=file:{log_config}",
+    conf = {**LAPTOP_CONF, "spark.driver.extraJavaOptions": java_options(ensure_class_archive()),
             **(extra_conf or {})}
+    return local_session(master, app, conf)
+
+
+def local_session(master: str, app: str, conf: dict[str, str]) -> SparkSession:
+    """A session on a driver JVM of our own, started with `conf`."""
     builder = SparkSession.builder.master(master).appName(app)
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -52,77 +76,180 @@ def spark_session(master: str = "local[*]", remote: str = "", extra_conf: dict[s
     return spark
 
 
+def java_options(archive: Path | None, dump_to: Path | None = None) -> str:
+    """Driver JVM flags: quiet logs, fast start, and the class-data archive to map (or to write)."""
+    log_config = resources.files(__package__).joinpath("log4j2.properties")
+    flags = [f"-Dlog4j.configurationFile=file:{log_config}", *JVM_OPTIONS]
+    if archive is not None:
+        flags.append(f"-XX:SharedArchiveFile={archive}")
+    if dump_to is not None:
+        flags.append(f"-XX:ArchiveClassesAtExit={dump_to}")
+    return " ".join(flags)
+
+
+# ---- class-data archive ----------------------------------------------------------------------------
+def class_archive_path() -> Path:
+    """Where this install keeps the JVM class-data archive: per Spark version and Java binary,
+    since an archive only maps into the JVM and class path it was dumped from."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = Path(java_home, "bin", "java") if java_home else Path(shutil.which("java") or "java")
+    java = java.resolve()
+    stamp = f"{java}:{java.stat().st_mtime_ns if java.exists() else 0}:{pyspark.__version__}"
+    key = hashlib.sha256(stamp.encode()).hexdigest()[:12]
+    return Path(sys.prefix) / "share" / "memphis-incidents" / f"spark-{pyspark.__version__}-{key}.jsa"
+
+
+def ensure_class_archive() -> Path | None:
+    """The class-data archive, dumped once per install by a small Spark job in a child process.
+
+    Mapping it instead of reading some 10,000 classes out of 280 jars saves seconds at every start
+    (the first start after an install pays the dump once). None if it cannot be made here.
+    """
+    archive = class_archive_path()
+    if archive.exists():
+        return archive
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    staged = archive.with_name(f".{archive.name}.{os.getpid()}.tmp")
+    done = subprocess.run([sys.executable, "-m", __name__, "--dump-class-archive", str(staged)],
+                          capture_output=True, text=True, env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
+    if done.returncode != 0 or not staged.exists():
+        log.warning("no JVM class-data archive (Spark starts slower): %s", done.stderr[-2000:])
+        staged.unlink(missing_ok=True)
+        return None
+    os.replace(staged, archive)
+    return archive
+
+
+def dump_class_archive(target: Path) -> None:
+    """Run every mart once on a one-row table, in a JVM that writes the classes it loaded to
+    `target` when it exits (with this Python process)."""
+    conf = {**LAPTOP_CONF, "spark.driver.extraJavaOptions": java_options(None, dump_to=target)}
+    with tempfile.TemporaryDirectory() as folder:
+        from .schema import CANONICAL_SCHEMA
+
+        one_row = pa.Table.from_pylist([{}], schema=CANONICAL_SCHEMA)
+        pq.write_table(one_row, Path(folder) / "part-0.parquet")
+        spark = local_session("local[2]", "memphis-incidents-class-archive", conf)
+        frame = spark.read.schema(spark_schema(CANONICAL_SCHEMA)).parquet(folder)
+        for mart in build_marts(frame).values():
+            mart.toArrow()
+        spark.stop()
+
+
+def spark_schema(schema: pa.Schema) -> T.StructType:
+    """The Spark schema of an Arrow schema, to read Parquet without an inference job.
+
+    Timestamps without a zone (local wall clock) are TIMESTAMP_NTZ, as Spark reads them from Parquet.
+    """
+    types = {pa.string(): T.StringType(), pa.float64(): T.DoubleType(), pa.int64(): T.LongType(),
+             pa.date32(): T.DateType(), pa.timestamp("us"): T.TimestampNTZType()}
+    return T.StructType([
+        T.StructField(f.name, T.TimestampType() if pa.types.is_timestamp(f.type) and f.type.tz else types[f.type])
+        for f in schema])
+
+
+# ---- marts -----------------------------------------------------------------------------------------
 def incident_key() -> Column:
     """The incident an offense row belongs to (its own row when the Crime ID is missing)."""
     return F.coalesce(F.col("incident_id"), F.concat(F.lit("row:"), F.col("row_id")))
 
 
-def counted(frame: DataFrame, *keys: str | Column) -> DataFrame:
-    """Offense rows and distinct incidents per group."""
-    return frame.groupBy(*keys).agg(
-        F.count(F.lit(1)).alias("offense_rows"),
-        F.countDistinct(incident_key()).alias("incidents"),
-    )
+@dataclass(frozen=True)
+class Offenses:
+    """The offense rows with their incident key, and apart (cached) the rows of incidents with
+    several offense rows: only those can count an incident twice in a group."""
+
+    rows: DataFrame
+    repeated: DataFrame
+
+    def with_column(self, name: str, column: Column) -> Offenses:
+        return Offenses(self.rows.withColumn(name, column), self.repeated.withColumn(name, column))
 
 
-def monthly_category(incidents: DataFrame) -> DataFrame:
+def offenses(incidents: DataFrame) -> Offenses:
+    """Split the table for exact distinct counts; the one costly step (a count per incident,
+    after a shuffle by incident) runs once for all marts."""
+    rows = incidents.withColumn("incident", incident_key())
+    per_incident = rows.repartition("incident").groupBy("incident").agg(F.count(F.lit(1)).alias("rows"))
+    several = per_incident.where(F.col("rows") > 1).select("incident")
+    repeated = rows.join(F.broadcast(several), "incident", "left_semi").select(*COUNTED_COLUMNS)
+    return Offenses(rows, repeated.cache())
+
+
+def counted(offenses: Offenses, *keys: str) -> DataFrame:
+    """Offense rows and distinct incidents per group, exactly: the incidents are the offense rows
+    less the rows that repeat an incident already counted in the group, and repeats are counted
+    on the few rows of incidents with several offense rows (countDistinct would instead
+    aggregate every (group, incident) pair twice around a shuffle, for each mart)."""
+    rows = offenses.rows.groupBy(*keys).agg(F.count(F.lit(1)).alias("offense_rows"), F.lit(0).alias("repeats"))
+    pairs = offenses.repeated.groupBy(*keys, "incident").agg((F.count(F.lit(1)) - 1).alias("repeats"))
+    repeats = pairs.groupBy(*keys).agg(F.lit(0).alias("offense_rows"), F.sum("repeats").alias("repeats"))
+    totals = rows.unionByName(repeats).groupBy(*keys).agg(
+        F.sum("offense_rows").alias("offense_rows"), F.sum("repeats").alias("repeats"))
+    return totals.select(*keys, "offense_rows", (F.col("offense_rows") - F.col("repeats")).alias("incidents"))
+
+
+def monthly_category(offenses: Offenses) -> DataFrame:
     """The headline mart: offense rows and incidents per offense month and category."""
-    return counted(incidents, "offense_month", "category").orderBy("offense_month", "category")
+    return counted(offenses, "offense_month", "category").orderBy("offense_month", "category")
 
 
-def monthly_totals(incidents: DataFrame) -> DataFrame:
-    return counted(incidents, "offense_month").orderBy("offense_month")
+def monthly_totals(offenses: Offenses) -> DataFrame:
+    return counted(offenses, "offense_month").orderBy("offense_month")
 
 
-def daily_category(incidents: DataFrame) -> DataFrame:
+def daily_category(offenses: Offenses) -> DataFrame:
     """Daily counts per category, for year-to-date and 28-day comparisons."""
-    return counted(incidents, "offense_date", "category", "nibrs_crime_against").orderBy(
+    return counted(offenses, "offense_date", "category", "nibrs_crime_against").orderBy(
         "offense_date", "category")
 
 
-def category_totals(incidents: DataFrame) -> DataFrame:
-    return counted(incidents, "category", "nibrs_crime_against", "nibrs_group").orderBy(
+def category_totals(offenses: Offenses) -> DataFrame:
+    return counted(offenses, "category", "nibrs_crime_against", "nibrs_group").orderBy(
         F.desc("offense_rows"))
 
 
-def precinct_monthly(incidents: DataFrame) -> DataFrame:
-    return counted(incidents, "offense_month", F.coalesce("precinct", F.lit("UNKNOWN")).alias(
-        "precinct")).orderBy("offense_month", "precinct")
+def precinct_monthly(offenses: Offenses) -> DataFrame:
+    known = offenses.with_column("precinct", F.coalesce("precinct", F.lit("UNKNOWN")))
+    return counted(known, "offense_month", "precinct").orderBy("offense_month", "precinct")
 
 
-def hour_weekday(incidents: DataFrame) -> DataFrame:
+def hour_weekday(offenses: Offenses) -> DataFrame:
     """Offense rows by local hour of day and ISO weekday (1 = Monday)."""
     weekday = ((F.dayofweek("offense_ts_local") + 5) % 7 + 1).alias("weekday")
-    return incidents.groupBy(weekday, F.hour("offense_ts_local").alias("hour")).agg(
+    return offenses.rows.groupBy(weekday, F.hour("offense_ts_local").alias("hour")).agg(
         F.count(F.lit(1)).alias("offense_rows")).orderBy("weekday", "hour")
 
 
-def geo_grid(incidents: DataFrame) -> DataFrame:
+def geo_grid(offenses: Offenses) -> DataFrame:
     """Located offense rows on a ~500 m grid (cell centres), for maps without exact points."""
     snap = lambda c: (F.floor(F.col(c) / GRID_DEGREES) + 0.5) * GRID_DEGREES  # noqa: E731
-    located = incidents.where(F.col("geo_status") == "ok")
+    located = offenses.rows.where(F.col("geo_status") == "ok")
     return located.groupBy(snap("latitude").alias("latitude"), snap("longitude").alias("longitude")) \
         .agg(F.count(F.lit(1)).alias("offense_rows"))
 
 
-def summary(incidents: DataFrame) -> DataFrame:
+def summary(offenses: Offenses) -> DataFrame:
     """One row: totals, span and freshness, and rows per geo status."""
-    geo = {s: F.sum(F.when(F.col("geo_status") == s, 1).otherwise(0)).alias(f"geo_{s}")
-           for s in ("ok", "missing", "invalid", "zero", "outside_city")}
-    return incidents.agg(
-        F.count(F.lit(1)).alias("offense_rows"),
-        F.countDistinct(incident_key()).alias("incidents"),
+    spans = offenses.rows.agg(
         F.min("offense_date").alias("first_offense_date"),
         F.max("offense_date").alias("last_offense_date"),
         F.max("source_updated_ts_utc").alias("last_source_update_utc"),
-        *geo.values(),
+        *[F.sum(F.when(F.col("geo_status") == s, 1).otherwise(0)).alias(f"geo_{s}")
+          for s in ("ok", "missing", "invalid", "zero", "outside_city")],
     )
+    return counted(offenses).crossJoin(spans)
 
 
-def offenses_per_incident(incidents: DataFrame) -> DataFrame:
-    """How many incidents have 1, 2, 3... offense rows."""
-    per = incidents.groupBy(incident_key().alias("incident")).agg(F.count(F.lit(1)).alias("offense_rows"))
-    return per.groupBy("offense_rows").agg(F.count(F.lit(1)).alias("incidents")).orderBy("offense_rows")
+def offenses_per_incident(offenses: Offenses) -> DataFrame:
+    """How many incidents have 1, 2, 3... offense rows (one row each: all rows less the repeated)."""
+    several = offenses.repeated.groupBy("incident").agg(F.count(F.lit(1)).alias("offense_rows")) \
+        .groupBy("offense_rows").agg(F.count(F.lit(1)).alias("incidents"))
+    every = offenses.rows.agg(F.count(F.lit(1)).alias("rows"))
+    repeated = offenses.repeated.agg(F.count(F.lit(1)).alias("repeated"))
+    single = every.crossJoin(repeated).select(
+        F.lit(1).cast("long").alias("offense_rows"), (F.col("rows") - F.col("repeated")).alias("incidents"))
+    return single.where(F.col("incidents") > 0).unionByName(several).orderBy("offense_rows")
 
 
 MARTS = {
@@ -139,9 +266,9 @@ MARTS = {
 
 
 def build_marts(incidents: DataFrame) -> dict[str, DataFrame]:
-    """Every mart, computed from one (cached) read of the incidents table."""
-    cached = incidents.cache()
-    return {name: build(cached) for name, build in MARTS.items()}
+    """Every mart of the incidents table (one query each; Spark reads only the columns it needs)."""
+    split = offenses(incidents)
+    return {name: build(split) for name, build in MARTS.items()}
 
 
 def run_aggregate(master: str, remote: str, warehouse: Any) -> dict[str, Any]:
@@ -160,3 +287,7 @@ def run_aggregate(master: str, remote: str, warehouse: Any) -> dict[str, Any]:
     version = warehouse.save_marts(marts)
     return {"marts": {name: table.num_rows for name, table in sorted(marts.items())},
             "version": str(version), "spark_seconds": round(time.perf_counter() - started, 2)}
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--dump-class-archive"]:
+    dump_class_archive(Path(sys.argv[2]))

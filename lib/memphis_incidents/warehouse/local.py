@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
+from typing import Iterator
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import PipelineError
@@ -29,6 +32,12 @@ PARTITION = "offense_month"
 KEEP_VERSIONS = 3
 VERSION = re.compile(r"^v(\d{6})$")
 DATA_COLUMNS = [n for n in CANONICAL_SCHEMA.names if n != PARTITION]
+KEY_COLUMNS = ("row_id", "row_hash", "source_updated_ts_utc", PARTITION)  # what change detection reads
+STREAM_ROWS = 256 * 1024  # rows per batch an upsert streams from DuckDB to the Parquet writer
+# Low-cardinality labels are dictionary-encoded; ids, addresses, times and coordinates are not (their
+# dictionaries would hold nearly every value: bigger files, slower reads in Spark and DuckDB).
+DICTIONARY_COLUMNS = ["category", "description", "ucr_code", "agency_crime_type", "nibrs_crime_against",
+                      "nibrs_group", "precinct", "city", "zip", "geo_status", "batch_id"]
 
 
 @dataclass
@@ -146,10 +155,10 @@ class LocalWarehouse:
         current = self.incidents_path()
         source = (f"read_parquet('{current}/*/*.parquet', hive_partitioning = true)"
                   if current else "staged WHERE false")
-        con.execute(f"CREATE TEMP TABLE existing AS SELECT {', '.join(CANONICAL_SCHEMA.names)} FROM {source}")
-        con.execute("""CREATE TEMP TABLE changed AS
-            SELECT s.*, e.row_id IS NOT NULL AS was_present FROM staged s
-            LEFT JOIN existing e USING (row_id)
+        con.execute(f"CREATE TEMP TABLE existing AS SELECT {', '.join(KEY_COLUMNS)} FROM {source}")
+        con.execute(f"""CREATE TEMP TABLE changed AS
+            SELECT s.row_id, s.{PARTITION}, e.{PARTITION} AS old_{PARTITION}, e.row_id IS NOT NULL AS was_present
+            FROM staged s LEFT JOIN existing e USING (row_id)
             WHERE e.row_id IS NULL
                OR (e.row_hash <> s.row_hash
                    AND coalesce(s.source_updated_ts_utc >= e.source_updated_ts_utc, true))""")
@@ -157,27 +166,26 @@ class LocalWarehouse:
         if present_ids is not None:
             con.register("present_ids", pa.table({"row_id": present_ids.cast(pa.string())}))
             gone += " UNION SELECT row_id FROM existing ANTI JOIN present_ids USING (row_id)"
-        con.execute(f"CREATE TEMP TABLE gone AS SELECT DISTINCT e.row_id, w.row_id IS NOT NULL AS withdrawn "
+        con.execute(f"CREATE TEMP TABLE gone AS SELECT DISTINCT e.row_id, e.{PARTITION}, "
+                    f"w.row_id IS NOT NULL AS withdrawn "
                     f"FROM existing e JOIN ({gone}) g USING (row_id) "
                     f"LEFT JOIN withdrawn_ids w USING (row_id) "
-                    f"WHERE e.row_id NOT IN (SELECT row_id FROM changed)")
+                    f"ANTI JOIN changed c USING (row_id)")
         result = self._counts(con, staged.num_rows)
         if result.inserted + result.updated + result.deleted_at_source + result.withdrawn == 0:
             return result
         touched = [r[0] for r in con.execute(f"""
-            SELECT {PARTITION} FROM changed
-            UNION SELECT e.{PARTITION} FROM existing e
-            WHERE e.row_id IN (SELECT row_id FROM changed UNION ALL SELECT row_id FROM gone)
-            ORDER BY 1""").fetchall()]
+            SELECT {PARTITION} FROM changed UNION SELECT old_{PARTITION} FROM changed
+            UNION SELECT {PARTITION} FROM gone ORDER BY 1""").fetchall() if r[0] is not None]
+        kept = self._partition_files(current, touched)
+        survivors = ("SELECT * FROM read_parquet(?, hive_partitioning = true) "
+                     "ANTI JOIN changed USING (row_id) ANTI JOIN gone USING (row_id) UNION ALL BY NAME "
+                     if kept else "")
         rows = con.sql(f"""
-            SELECT * FROM (
-                SELECT * FROM existing
-                WHERE {PARTITION} IN (SELECT UNNEST(?))
-                  AND row_id NOT IN (SELECT row_id FROM changed)
-                  AND row_id NOT IN (SELECT row_id FROM gone)
-                UNION ALL BY NAME SELECT * EXCLUDE (was_present) FROM changed)
-            ORDER BY {PARTITION}, category, row_id""", params=[touched]).to_arrow_table()
-        version = self._write_version(current, rows.cast(CANONICAL_SCHEMA), touched)
+            SELECT {', '.join(CANONICAL_SCHEMA.names)} FROM (
+                {survivors}SELECT s.* FROM staged s SEMI JOIN changed USING (row_id))
+            ORDER BY {PARTITION}, category, row_id""", params=[kept] if kept else None)
+        version = self._write_version(current, rows.fetch_arrow_reader(STREAM_ROWS), touched)
         result.partitions_rewritten = len(touched)
         result.version = version.name
         return result
@@ -191,28 +199,40 @@ class LocalWarehouse:
         return UpsertResult(inserted=inserted, updated=updated, unchanged=staged_rows - inserted - updated,
                             deleted_at_source=deleted, withdrawn=withdrawn)
 
-    def _write_version(self, current: Path | None, rows: pa.Table, touched: list) -> Path:
-        """Stage a new version: link untouched partitions, write touched ones, then publish."""
+    @staticmethod
+    def _partition_files(current: Path | None, months: list) -> list[str]:
+        """The live files of the given month partitions (the rows an upsert has to rewrite)."""
+        if current is None:
+            return []
+        return [str(f) for month in months for f in sorted((current / partition_name(month)).glob("*.parquet"))]
+
+    def _write_version(self, current: Path | None, rows: pa.RecordBatchReader, touched: list) -> Path:
+        """Stage a new version: link untouched partitions, write touched ones, then publish.
+
+        `rows` streams every row of the touched partitions, sorted by partition: each month is
+        written as soon as it is complete (in parallel, pyarrow releases the GIL), so memory holds
+        a month or two, never the whole table.
+        """
         staged = self.incidents_dir.staging()
-        touched_names = {f"{PARTITION}={month.isoformat()}" for month in touched}
+        touched_names = {partition_name(month) for month in touched}
         for part in sorted(current.iterdir()) if current else []:
             if part.name not in touched_names:
                 _link_tree(part, staged / part.name)
-        months = rows.column(PARTITION)
-        for month in touched:
-            part = rows.filter(pc.equal(months, pa.scalar(month, pa.date32()))).select(DATA_COLUMNS)
-            if part.num_rows:
-                target = staged / f"{PARTITION}={month.isoformat()}"
-                target.mkdir()
-                pq.write_table(part, target / "part-0.parquet", compression="zstd")
+        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+            written = [pool.submit(_write_partition, staged, month) for month in months_of(rows)]
+            for done in written:
+                done.result()
         return self.incidents_dir.publish(staged)
 
     def spark_incidents(self, spark):
-        """The live table as a Spark DataFrame (plain Parquet, partition column discovered)."""
+        """The live table as a Spark DataFrame: plain Parquet read with the canonical schema given
+        (no schema-inference job), the partition column taken from the folder names."""
+        from ..spark_jobs import spark_schema
+
         current = self.incidents_path()
         if current is None:
             raise PipelineError("the incidents table is empty: run the warehouse load first")
-        return spark.read.parquet(str(current))
+        return spark.read.schema(spark_schema(CANONICAL_SCHEMA)).parquet(str(current))
 
     def save_marts(self, marts: dict[str, pa.Table]) -> Path:
         """Write every mart into one new marts version and publish them together."""
@@ -267,6 +287,39 @@ class LocalWarehouse:
             return ",".join(f"{f.parent.name}:{f.stat().st_mtime_ns}" for f in files)
         current = (self.incidents_dir if part == "incidents" else self.marts_dir).current
         return current.name if current else ""
+
+
+def partition_name(month: date) -> str:
+    return f"{PARTITION}={month.isoformat()}"
+
+
+def month_slices(rows: pa.Table) -> list[pa.Table]:
+    """The rows of each month, as zero-copy slices of a table sorted by month."""
+    months = rows.column(PARTITION).to_numpy()
+    starts = np.flatnonzero(np.r_[True, months[1:] != months[:-1]]) if len(months) else np.array([], int)
+    ends = np.r_[starts[1:], len(months)]
+    return [rows.slice(start, end - start) for start, end in zip(starts, ends)]
+
+
+def months_of(rows: pa.RecordBatchReader) -> Iterator[pa.Table]:
+    """Whole months, one table each, from a stream of batches sorted by month."""
+    pending: list[pa.Table] = []
+    for batch in rows:
+        for part in month_slices(pa.Table.from_batches([batch]).cast(CANONICAL_SCHEMA)):
+            if pending and pending[0][PARTITION][0] != part[PARTITION][0]:
+                yield pa.concat_tables(pending)
+                pending = []
+            pending.append(part)
+    if pending:
+        yield pa.concat_tables(pending)
+
+
+def _write_partition(version: Path, rows: pa.Table) -> None:
+    """One month's rows as `offense_month=YYYY-MM-01/part-0.parquet` (the month lives in the path)."""
+    target = version / partition_name(rows.column(PARTITION)[0].as_py())
+    target.mkdir()
+    pq.write_table(rows.select(DATA_COLUMNS), target / "part-0.parquet", compression="zstd",
+                   use_dictionary=DICTIONARY_COLUMNS)
 
 
 def _link_tree(source: Path, target: Path) -> None:

@@ -1,0 +1,1 @@
+"""The fault suite: crashes, concurrency, bad rows, bad configuration, disk full, secrets."""
