@@ -89,3 +89,39 @@ def test_resume_reruns_the_failed_step_and_keeps_the_ones_that_succeeded(tmp_pat
     assert [s["status"] for s in second["steps"]] == ["succeeded"] * 4
     assert second["steps"][:2] == first["steps"][:2]  # ingest and load were not run again
     assert (tmp_path / "reports" / "r1" / "report.html").exists()
+
+
+def test_prune_reports_deletes_old_run_folders_but_keeps_failed_ones(tmp_path):
+    from memphis_incidents.retention import prune_reports
+
+    for n, status in enumerate(["succeeded", "failed", "succeeded", "succeeded"]):
+        folder = tmp_path / f"r{n}"
+        folder.mkdir()
+        (folder / "run.json").write_text(json.dumps({"run_id": f"r{n}", "status": status,
+                                                     "started_at": f"2026-11-2{n}T06:45:00+00:00"}))
+    assert sorted(prune_reports(tmp_path, keep=2)) == ["r0"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r1", "r2", "r3"]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+def test_the_systemd_units_verify(tmp_path):
+    import subprocess
+
+    for unit in ("memphis-incidents.service", "memphis-incidents.timer"):
+        shutil.copy(REPO / "deploy" / unit, tmp_path / unit)
+    done = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "memphis-incidents.service"),
+                           str(tmp_path / "memphis-incidents.timer")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_step_reruns_after_a_change_in_lib_and_is_skipped_otherwise(tmp_path):
+    from memphis_incidents.config import RunParameters
+    from memphis_incidents.fingerprint import remember_success
+    from memphis_incidents.profiles import backends
+
+    stores = backends(RunParameters(data_dir=str(tmp_path)))
+    parts = {"notebook": "n", "parameters": "p", "code": "c1", "inputs": "i"}
+    remember_success(stores, "aggregate", parts, "r1")
+    assert skip_reason("aggregate", parts, stores) == (True, "unchanged since run r1")
+    assert skip_reason("aggregate", {**parts, "code": "c2"}, stores) == (False, "changed: code")
+    assert skip_reason("ingest", parts, stores) == (False, "always asks the source")

@@ -412,9 +412,10 @@ def execute_run(run: Run) -> int:
     save_manifest(run, "running")
     code = ExitCode.OK
     for step, result in zip(STEPS, run.results):
-        action, result.reason, parts = plan_step(step, result, run, stores, blocked=code != ExitCode.OK)
+        action, reason, parts = plan_step(step, result, run, stores, blocked=code != ExitCode.OK)
         if action == "keep":
             continue
+        result.reason = reason
         if action == "skip":
             result.status = "skipped"
             if parts:

@@ -94,6 +94,12 @@ def cleaned(text: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
 
 
+def row_key(values: pd.Series) -> pd.Series:
+    """A source row id as text, only stripped (inner characters are part of the key); empty is null."""
+    text = pc.utf8_trim_whitespace(text_array(values))
+    return text_series(pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text), values.index)
+
+
 def clean_text(values: pd.Series) -> pd.Series:
     """Strip, collapse inner whitespace; empty becomes null."""
     return text_series(cleaned(text_array(values)), values.index)
@@ -171,7 +177,7 @@ def canonical_incidents(raw: pd.DataFrame, preset: Preset, batch_id: str) -> pd.
     present = col("latitude").notna() & col("longitude").notna()
     status = geo_status(lat, lon, present)
     out = pd.DataFrame({
-        "row_id": clean_text(col("row_id")),
+        "row_id": row_key(col("row_id")),
         **{name: clean_text(col(name)) for name in TEXT_FIELDS},
         **{name: clean_upper(col(name)) for name in LABEL_FIELDS},
         "offense_ts_utc": offense_utc,

@@ -1,0 +1,66 @@
+"""Whole pipeline runs through the real runner (`run_pipeline.py`), timed and measured per step."""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from measure import CommandFailed, Measured, run_checked
+
+from memphis_incidents.runner import STEP_NAMES
+
+KERNEL = "ipykernel_launcher"
+
+
+@dataclass
+class PipelineRun:
+    """One run of the pipeline: wall and CPU time, and per executed step its duration and peak memory."""
+
+    wall_s: float
+    cpu_s: float
+    peak_rss: int
+    others_cores: float
+    steps: dict[str, float]
+    step_peak_rss: dict[str, int]
+    spark_s: float | None
+
+    @property
+    def runner_s(self) -> float:
+        """What the runner itself costs beyond the steps: start-up, manifests, HTML export."""
+        return self.wall_s - sum(self.steps.values())
+
+
+def run_pipeline(rows: int, data_dir: Path, reports_dir: Path, run_id: str, day: int = 0) -> PipelineRun:
+    """Run the whole pipeline on the demo source once (`day` > 0: the nightly update of that day)."""
+    command = [sys.executable, "run_pipeline.py", "--run-id", run_id, "--reports-dir", str(reports_dir),
+               "-p", "demo_rows", str(rows), "-p", "data_dir", str(data_dir), "-p", "demo_day", str(day)]
+    measured = run_checked(command, f"pipeline run {run_id}")
+    manifest = json.loads((reports_dir / run_id / "run.json").read_text())
+    executed = [s for s in manifest["steps"] if s["status"] == "succeeded" and s["duration_s"] is not None]
+    if tuple(s["name"] for s in executed) != STEP_NAMES:
+        raise CommandFailed(f"pipeline run {run_id} did not run every step: {manifest['steps']}")
+    return PipelineRun(
+        wall_s=measured.wall_s,
+        cpu_s=measured.tree.cpu_total,
+        peak_rss=measured.tree.peak_rss,
+        others_cores=measured.others_cores,
+        steps={s["name"]: s["duration_s"] for s in executed},
+        step_peak_rss=kernel_peaks(measured, [s["name"] for s in executed]),
+        spark_s=spark_seconds(data_dir, run_id),
+    )
+
+
+def kernel_peaks(measured: Measured, steps: list[str]) -> dict[str, int]:
+    """Peak memory of each step: its kernel and everything the kernel started (Spark's JVM).
+    Each step runs in a fresh kernel, started in step order."""
+    kernels = [child for child in measured.children if KERNEL in child.command]
+    if len(kernels) != len(steps):
+        raise CommandFailed(f"saw {len(kernels)} kernels for steps {steps}: cannot tell their memory apart")
+    return {step: kernel.peak_rss for step, kernel in zip(steps, kernels)}
+
+
+def spark_seconds(data_dir: Path, run_id: str) -> float | None:
+    """The Spark stage as the aggregate step records it: session start to marts written."""
+    record = next(data_dir.glob(f"*/runs/{run_id}/aggregate.json"), None)
+    return json.loads(record.read_text())["spark_seconds"] if record else None
