@@ -18,7 +18,7 @@ from .errors import DataQualityError
 from .profiles import Backends
 from .quality import BatchSplit, split_batch
 from .runlog import write_step_record
-from .schema import text_array, to_arrow
+from .schema import row_key, to_arrow
 from .sources.base import parse_watermark
 
 COUNT_KEYS = ("received", "loaded", "quarantined", "duplicates", "inserted", "updated",
@@ -86,7 +86,7 @@ def load_batch(meta: dict[str, Any], preset: Preset, backends: Backends,
 
 def _row_ids(raw, preset: Preset) -> pa.Array:
     """Every row id of a raw batch, as the source spells it (trimmed)."""
-    return pc.drop_null(pc.utf8_trim_whitespace(text_array(raw[preset.fields["row_id"]])))
+    return pc.drop_null(pa.array(row_key(raw[preset.fields["row_id"]])))
 
 
 def run_load(params: RunParameters, backends: Backends) -> dict[str, Any]:

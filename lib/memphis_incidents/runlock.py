@@ -4,8 +4,9 @@
 file names the holder while it runs, so a refused run can say which run is in progress, and is
 emptied when the holder finishes: a name still there when the next run takes the lock is a run
 that was killed. Processes a killed runner started (notebook kernels, the Spark JVM) outlive it for
-a moment and may still be writing, so every process of a run carries RUN_ENV (the lock's path) in
-its environment, and a run starts only when no process of an earlier run is left.
+a moment and may still be writing (one it had forked but not yet exec'd even holds the lock), so
+every process of a run carries RUN_ENV (the lock's path) in its environment, and a run starts only
+when no process of an earlier run is left: it waits for them (a minute at most), then takes over.
 """
 from __future__ import annotations
 
@@ -37,11 +38,8 @@ def run_lock(folder: str | Path, run_id: str, say: Callable[[str], None] = print
     path = Path(folder) / LOCK_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunLockedError(f"another run is in progress on {path.parent} "
-                                 f"({describe(live_holder(path))}); wait for it to finish") from None
+        if not acquired(handle):
+            await_release(handle, path, say)
         killed = holder(path)
         if killed:
             say(f"{run_name(killed)} ended without releasing its lock (killed?); taking it over")
@@ -55,6 +53,31 @@ def run_lock(folder: str | Path, run_id: str, say: Callable[[str], None] = print
                 yield killed
         finally:
             handle.truncate(0)
+
+
+def acquired(handle: Any) -> bool:
+    """Take the lock if it is free."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def await_release(handle: Any, path: Path, say: Callable[[str], None]) -> None:
+    """Refuse at once if a live run holds the lock; if its holder is dead, processes it started
+    still hold it: wait (up to LEFTOVER_WAIT_S) for them to let go."""
+    found = live_holder(path)
+    if running(found.get("pid")):
+        raise RunLockedError(f"another run is in progress on {path.parent} ({describe(found)}); "
+                             "wait for it to finish")
+    say(f"waiting for processes of {run_name(found)}, which ended without releasing its lock, to let go of it")
+    deadline = time.monotonic() + LEFTOVER_WAIT_S
+    while not acquired(handle):
+        if time.monotonic() > deadline:
+            raise RunLockedError(f"{run_name(found)} ended, but processes it started still hold the lock on "
+                                 f"{path.parent}; stop them, then re-run")
+        time.sleep(POLL_S)
 
 
 def holder(path: Path) -> dict[str, Any]:
@@ -127,7 +150,8 @@ def await_leftovers(path: Path, killed: dict[str, Any], say: Callable[[str], Non
     deadline = time.monotonic() + LEFTOVER_WAIT_S
     pids = leftover_processes(path)
     if pids:
-        say(f"waiting for {len(pids)} process(es) of {run_name(killed)} to exit: pids {' '.join(map(str, pids))}")
+        say(f"waiting for {len(pids)} process(es) of {run_name(killed)} to exit: "
+            f"pids {' '.join(map(str, pids))}")
     while pids:
         if time.monotonic() > deadline:
             raise RunLockedError(f"processes of {run_name(killed)} are still running on "

@@ -6,6 +6,8 @@ values the publications are known for. Validation and quarantine live in quality
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -95,27 +97,46 @@ def cleaned(text: pa.Array) -> pa.Array:
 
 
 def row_key(values: pd.Series) -> pd.Series:
-    """A source row id as text, only stripped (inner characters are part of the key); empty is null."""
+    """A source row id as text, only stripped (inner characters are part of the key); empty is null.
+
+    Whole numbers keep no decimal part: an integer id column arrives as floats when one row lacks
+    its id or sends it as 5.0, and the id must still be "1", not "1.0" (or every row would be new).
+    """
+    if pd.api.types.is_float_dtype(values):
+        whole = (values == values.round()) & (values.abs() < 2**53)
+        values = values.astype("string").mask(whole, values.where(whole).astype("Int64").astype("string"))
     text = pc.utf8_trim_whitespace(text_array(values))
     return text_series(pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text), values.index)
 
 
+def per_distinct(transform: Callable[[pa.Array], pa.Array], values: pd.Series) -> pd.Series:
+    """`transform` run once per distinct value of a text column and spread back over its rows
+    (labels repeat a few thousand values over millions of rows)."""
+    encoded = pc.dictionary_encode(text_array(values))
+    return text_series(transform(encoded.dictionary).take(encoded.indices), values.index)
+
+
+def upper_cleaned(text: pa.Array) -> pa.Array:
+    return pc.utf8_upper(cleaned(text))
+
+
 def clean_text(values: pd.Series) -> pd.Series:
     """Strip, collapse inner whitespace; empty becomes null."""
-    return text_series(cleaned(text_array(values)), values.index)
+    return per_distinct(cleaned, values)
 
 
 def clean_upper(values: pd.Series) -> pd.Series:
     """`clean_text`, upper-cased: for categories, precincts and other coded labels."""
-    return text_series(pc.utf8_upper(cleaned(text_array(values))), values.index)
+    return per_distinct(upper_cleaned, values)
 
 
 def utc_times(values: pd.Series, timestamps: str) -> pd.Series:
-    """Parse source times to tz-aware UTC; unparseable values become NaT."""
+    """Parse source times to tz-aware UTC, to the microsecond the table keeps (a fractional epoch
+    or a nanosecond time must not fail the load); unparseable values become NaT."""
     if timestamps == "epoch_ms_utc" or pd.api.types.is_numeric_dtype(values):
         millis = pd.to_numeric(values, errors="coerce")
-        in_range = millis.abs() < 9.2e15  # beyond ~year 2262 pandas cannot hold it: NaT
-        return pd.to_datetime(millis.where(in_range), unit="ms", utc=True, errors="coerce")
+        in_range = millis.abs() < 9.2e12  # beyond ~year 2262 a nanosecond time cannot hold it: NaT
+        return pd.to_datetime(millis.where(in_range), unit="ms", utc=True, errors="coerce").dt.floor("us")
     text = clean_text(values)
     parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
     with_offset = pc.match_substring_regex(pa.array(text.array), OFFSET_SUFFIX).fill_null(False)
@@ -124,7 +145,7 @@ def utc_times(values: pd.Series, timestamps: str) -> pd.Series:
     us_style = pd.to_datetime(text.where(naive & local.isna()), format=US_DATETIME, errors="coerce")
     local = local.fillna(us_style)
     as_utc = local_to_utc(local)
-    return as_utc.where(naive, parsed)
+    return as_utc.where(naive, parsed).dt.floor("us")
 
 
 def local_to_utc(local: pd.Series) -> pd.Series:
@@ -136,27 +157,36 @@ def local_to_utc(local: pd.Series) -> pd.Series:
 
 def city_name(values: pd.Series) -> pd.Series:
     """Known spellings of Memphis become MEMPHIS; other cities are kept upper-cased."""
-    city = pc.replace_substring_regex(pc.utf8_upper(cleaned(text_array(values))), "[.,]", "")
-    city = pc.if_else(pc.is_in(city, pa.array(sorted(MEMPHIS_ALIASES), city.type)), "MEMPHIS", city)
-    return text_series(city, values.index)
+    return per_distinct(city_of, values)
+
+
+def city_of(text: pa.Array) -> pa.Array:
+    city = pc.replace_substring_regex(upper_cleaned(text), "[.,]", "")
+    return pc.if_else(pc.is_in(city, pa.array(sorted(MEMPHIS_ALIASES), city.type)), "MEMPHIS", city)
 
 
 def zip5(values: pd.Series) -> pd.Series:
     """The five-digit ZIP code ("38118-" and "38118-1234" give "38118"), else null."""
-    text = cleaned(text_array(values))
-    five = pc.if_else(pc.match_substring_regex(text, ZIP5), pc.utf8_slice_codeunits(text, 0, 5), None)
-    return text_series(five, values.index)
+    return per_distinct(zip_of, values)
+
+
+def zip_of(text: pa.Array) -> pa.Array:
+    text = cleaned(text)
+    return pc.if_else(pc.match_substring_regex(text, ZIP5), pc.utf8_slice_codeunits(text, 0, 5), None)
 
 
 def crime_against(values: pd.Series) -> pd.Series:
     """NIBRS crime-against group from labels like CRIMES AGAINST PERSONS: PERSONS, PROPERTY,
     SOCIETY, or OTHER for any other label (MPD files "All Other Offenses" under "PERSON,
     PROPERTY, OR SOCIETY")."""
-    labels = pc.utf8_upper(cleaned(text_array(values)))
+    return per_distinct(group_of, values)
+
+
+def group_of(labels: pa.Array) -> pa.Array:
+    labels = upper_cleaned(labels)
     group = pc.struct_field(pc.extract_regex(labels, NIBRS_AGAINST), [0])
     group = pc.if_else(pc.equal(group, "PERSON"), "PERSONS", group)
-    other = pc.and_(pc.is_null(group), pc.is_valid(labels))
-    return text_series(pc.if_else(other, "OTHER", group), values.index)
+    return pc.if_else(pc.and_(pc.is_null(group), pc.is_valid(labels)), "OTHER", group)
 
 
 def geo_status(lat: pd.Series, lon: pd.Series, raw_present: pd.Series) -> pd.Series:

@@ -26,7 +26,7 @@ from memphis_incidents.config import PRESETS_ENV, RunParameters, load_preset
 from memphis_incidents.errors import ConfigError, ExitCode
 from memphis_incidents.runner import main
 
-from .conftest import REPO, small_filesystem
+from .conftest import REPO, Ledger, small_filesystem
 
 pytestmark = pytest.mark.fault("bad config")
 NAMES = [f.name for f in fields(RunParameters)]
@@ -90,7 +90,8 @@ CASES: dict[str, tuple[Case, str]] = {
     "presets: not a table": (presets_file('demo = "memphis-arcgis"\n'), "presets must be tables"),
     "presets: unknown key": (presets_file('[x]\nfields = "memphis-arcgis"\ncolour = "red"\n', "x"),
                              "unknown key(s) colour"),
-    "resume: missing run": (lambda tmp, stack: (["--resume", "nope", "--reports-dir", str(tmp)], {}), "no run nope"),
+    "resume: missing run": (lambda tmp, stack: (["--resume", "nope", "--reports-dir", str(tmp)], {}),
+                            "no run nope"),
     "resume: damaged run.json": (damaged_manifest, "is damaged"),
     "gcp: missing config": (plain("--profile", "gcp", MEMPHIS_GCP_CONFIG="/nonexistent/gcp.toml"),
                             "/nonexistent/gcp.toml"),
@@ -120,14 +121,21 @@ def test_a_bad_parameter_stops_the_run_with_one_line_and_exit_code_2(tmp_path: P
 TRICKY_TEXT = ["1", "-1", "0.5", "1e999", "nan", "-inf", "true", "yes", "--5", "²", "1_000", " 7 ", "", "\n",
                "../x", "gcp", "demo", "memphis-arcgis"]
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.sampled_from(TRICKY_TEXT)
-json_values = scalars | st.lists(scalars, max_size=3) | st.dictionaries(st.text(max_size=5), scalars, max_size=3)
+json_values = (scalars | st.lists(scalars, max_size=3)
+               | st.dictionaries(st.text(max_size=5), scalars, max_size=3))
 any_parameters = (st.dictionaries(st.sampled_from(NAMES), json_values, min_size=1, max_size=2)
                   | st.dictionaries(st.sampled_from(NAMES) | st.text(max_size=12), json_values, max_size=3))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(any_parameters)
-def test_any_parameters_are_taken_with_their_declared_types_or_refused(values: dict[str, Any]) -> None:
+PROPERTY = settings(deadline=None,  # the ledger fixture only counts examples: shared safely
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+@settings(PROPERTY, max_examples=300)
+@given(values=any_parameters)
+def test_any_parameters_are_taken_with_their_declared_types_or_refused(
+        values: dict[str, Any], ledger: Ledger) -> None:
+    ledger.injected()
     try:
         params = RunParameters.from_mapping(values)
     except ConfigError:
@@ -149,11 +157,13 @@ def dry_run(args: list[str]) -> tuple[int, str]:
     return code, err.getvalue()
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from([n for n in NAMES if n != "profile"]) | st.text(max_size=8),
+@settings(PROPERTY, max_examples=40)
+@given(pairs=st.lists(st.tuples(st.sampled_from([n for n in NAMES if n != "profile"]) | st.text(max_size=8),
                           st.text(max_size=12) | st.sampled_from(["1", "-3", "2.5", "nan", "inf", "true"])),
                 max_size=4))
-def test_any_command_line_parameters_run_dry_or_stop_with_one_line(pairs: list[tuple[str, str]]) -> None:
+def test_any_command_line_parameters_run_dry_or_stop_with_one_line(
+        pairs: list[tuple[str, str]], ledger: Ledger) -> None:
+    ledger.injected()
     args = [part for name, value in pairs for part in ("-p", name, value)]
     code, err = dry_run(args)
     assert code in (0, ExitCode.BAD_PARAMETERS)
@@ -183,9 +193,11 @@ preset_tables = st.fixed_dictionaries(
           .map(lambda extra: {**extra, **table}))
 
 
-@settings(max_examples=100, deadline=None)
-@given(preset_tables)
-def test_any_preset_table_gives_a_text_preset_or_a_config_error(table: dict[str, Any]) -> None:
+@settings(PROPERTY, max_examples=100)
+@given(table=preset_tables)
+def test_any_preset_table_gives_a_text_preset_or_a_config_error(
+        table: dict[str, Any], ledger: Ledger) -> None:
+    ledger.injected()
     text = "[odd]\n" + "".join(f"{json.dumps(key)} = {toml(value)}\n" for key, value in table.items())
     with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "presets.toml"

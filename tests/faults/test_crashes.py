@@ -32,12 +32,13 @@ def test_killed_mid_pull(next_night: Pipeline, nights: Nights, source_server: So
     before = next_night.lake_batches()
     with PartialFileReader(next_night.root) as reader:
         run = next_night.start("killed-mid-pull", *UNTIL_LOAD)
-        wait_until(lambda: len(source_server.server.requests_of("page")) >= 2, "the second page request", run=run)
+        wait_until(lambda: len(source_server.server.requests_of("page")) >= 2, "the second page request",
+                   run=run)
         run.kill()
         assert next_night.lake_batches() == before  # nothing landed
         assert_same_content(next_night.snapshot(), nights.first, ledger, LOADED)
         next_night.run("rerun", *UNTIL_LOAD)
-    assert not reader.found(), reader.found()
+    reader.assert_no_partial_file()
     assert_same_content(next_night.snapshot(), nights.next, ledger, LOADED)
 
 
@@ -51,7 +52,7 @@ def test_killed_mid_load_write(next_night: Pipeline, nights: Nights, ledger) -> 
         assert staging.exists() and (incidents / "current").resolve().name == "v000001"  # killed mid-write
         assert_same_content(next_night.snapshot(), nights.first, ledger, LOADED)
         next_night.run("rerun", *UNTIL_LOAD)
-    assert not reader.found(), reader.found()
+    reader.assert_no_partial_file()
     assert_same_content(next_night.snapshot(), nights.next, ledger, LOADED)
 
 
@@ -73,6 +74,6 @@ def test_killed_mid_spark_then_mid_analysis(next_night: Pipeline, nights: Nights
         assert next_night.snapshot().marts == nights.next.marts
 
         next_night.run("rerun")
-    assert not reader.found(), reader.found()
+    reader.assert_no_partial_file()
     assert (next_night.reports / "rerun" / "report.html").exists()
     assert_same_content(next_night.snapshot(), nights.next, ledger)

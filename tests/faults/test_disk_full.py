@@ -30,4 +30,4 @@ def test_a_full_disk_fails_cleanly_and_keeps_the_previous_state(
         filler.unlink()
         next_night.run("room-again", *UNTIL_LOAD)
         assert_same_content(next_night.snapshot(), nights.next, ledger, LOADED)
-    assert not reader.found(), reader.found()
+    reader.assert_no_partial_file()

@@ -25,6 +25,7 @@ from .http import (
     JsonClient,
     Progress,
     Timeouts,
+    arrow_text,
     last_versions,
     missing_fields_error,
     page_progress,
@@ -69,9 +70,10 @@ def typed_column(values: Sequence[Any], declared: pa.DataType | None) -> pa.Arra
     if kind is not None:
         try:
             return pa.array(values, kind)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):
             pass
-    return pa.array([v if v is None or isinstance(v, str) else json.dumps(v) for v in values], pa.string())
+    texts = [v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in values]
+    return pa.array([v if v is None else arrow_text(v) for v in texts], pa.string())
 
 
 def page_table(

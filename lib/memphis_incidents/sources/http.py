@@ -187,6 +187,15 @@ class JsonClient:
         )
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def arrow_text(value: str) -> str:
+    """Text Arrow can store: a lone UTF-16 surrogate (a \\udXXX escape that some servers send for
+    a broken character) becomes U+FFFD, instead of failing the whole pull."""
+    return LONE_SURROGATE.sub("\ufffd", value)
+
+
 def missing_fields_error(preset: Preset, missing: Sequence[str], hint: str = "") -> SchemaDriftError:
     """Schema drift naming the fields the preset maps but the source no longer has."""
     return SchemaDriftError(

@@ -24,6 +24,7 @@ from .http import (
     JsonClient,
     Progress,
     Timeouts,
+    arrow_text,
     last_versions,
     missing_fields_error,
     page_progress,
@@ -47,9 +48,10 @@ def soql_timestamp(text: str) -> str:
 
 def as_text(value: Any) -> str | None:
     """A SODA value as a string: strings as sent, the rare object (a location, a boolean) as JSON."""
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    if value is None:
+        return None
+    return arrow_text(value if isinstance(value, str) else
+                      json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False))
 
 
 def page_table(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> pa.Table:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -117,7 +118,8 @@ class LocalWarehouse:
                         f"FROM read_parquet('{current}/*/*.parquet', hive_partitioning = true)")
         if self._quarantine_files():
             con.execute(f"CREATE VIEW quarantine AS SELECT * FROM "
-                        f"read_parquet('{self.root}/quarantine/*/*.parquet', hive_partitioning = false)")
+                        f"read_parquet('{self.root}/quarantine/*/*.parquet', hive_partitioning = false) "
+                        "QUALIFY row_number() OVER (PARTITION BY row_id, reason, raw_json ORDER BY batch_id) = 1")
         marts = self.marts_dir.current
         for mart in sorted(marts.iterdir()) if marts else []:
             con.execute(f"CREATE VIEW {mart.name} AS SELECT * FROM read_parquet('{mart}/*.parquet')")
@@ -210,17 +212,22 @@ class LocalWarehouse:
         """Stage a new version: link untouched partitions, write touched ones, then publish.
 
         `rows` streams every row of the touched partitions, sorted by partition: each month is
-        written as soon as it is complete (in parallel, pyarrow releases the GIL), so memory holds
-        a month or two, never the whole table.
+        written as soon as it is complete (one per core at a time, pyarrow releases the GIL), so
+        memory holds a few months, never the whole table.
         """
         staged = self.incidents_dir.staging()
         touched_names = {partition_name(month) for month in touched}
         for part in sorted(current.iterdir()) if current else []:
             if part.name not in touched_names:
                 _link_tree(part, staged / part.name)
-        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-            written = [pool.submit(_write_partition, staged, month) for month in months_of(rows)]
-            for done in written:
+        writers = os.cpu_count() or 1
+        with ThreadPoolExecutor(max_workers=writers) as pool:
+            pending: deque[Future] = deque()
+            for month in months_of(rows):
+                pending.append(pool.submit(write_partition, staged, month))
+                if len(pending) > writers:  # months wait in memory only while a writer is busy
+                    pending.popleft().result()
+            for done in pending:
                 done.result()
         return self.incidents_dir.publish(staged)
 
@@ -314,7 +321,7 @@ def months_of(rows: pa.RecordBatchReader) -> Iterator[pa.Table]:
         yield pa.concat_tables(pending)
 
 
-def _write_partition(version: Path, rows: pa.Table) -> None:
+def write_partition(version: Path, rows: pa.Table) -> None:
     """One month's rows as `offense_month=YYYY-MM-01/part-0.parquet` (the month lives in the path)."""
     target = version / partition_name(rows.column(PARTITION)[0].as_py())
     target.mkdir()
