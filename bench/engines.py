@@ -41,7 +41,8 @@ def pyspark_engine(warehouse: Path) -> tuple[Callable[[], list[tuple]], Callable
     table = LocalWarehouse(warehouse)
 
     def query() -> list[tuple]:
-        return [tuple(r.values()) for r in monthly_category(offenses(table.spark_incidents(spark))).toArrow().to_pylist()]
+        mart = monthly_category(offenses(table.spark_incidents(spark))).toArrow()
+        return [tuple(row.values()) for row in mart.to_pylist()]
 
     return query, spark.stop
 

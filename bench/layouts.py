@@ -8,6 +8,8 @@ file in row groups of UNPARTITIONED_ROW_GROUP rows, so that their min/max statis
 """
 from __future__ import annotations
 
+import json
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,10 +92,38 @@ def seconds(sql: str, times: int) -> list[float]:
     return samples
 
 
-def partitioning_experiment(warehouse: LocalWarehouse, work: Path, times: int) -> dict[tuple[str, str], list[float]]:
-    """Seconds per (query, layout) over `times` runs, each layout written once from the live table."""
+def rows_and_bytes_read(sql: str) -> tuple[int, int]:
+    """Rows the table scans produced and bytes read from storage, as DuckDB's profiler counts them:
+    what BigQuery would bill, and what a table too large for the page cache would wait for."""
+    with tempfile.TemporaryDirectory() as folder, duckdb.connect() as con:
+        profile = Path(folder) / "profile.json"
+        con.execute("PRAGMA enable_profiling = 'json'")
+        con.execute(f"PRAGMA profiling_output = '{profile}'")
+        con.execute(sql).fetchall()
+        found = json.loads(profile.read_text())
+    return sum(scanned_rows(found)), found["io"]["total_bytes_read"]
+
+
+def scanned_rows(node: dict) -> list[int]:
+    """rows_scanned of every table scan in a profile tree."""
+    own = [node["rows_scanned"]] if node.get("type") == "TABLE_SCAN" else []
+    return own + [n for child in node.get("operator", []) + node.get("children", []) for n in scanned_rows(child)]
+
+
+@dataclass
+class Experiment:
+    """Per (query, layout): seconds of each run, and the rows and bytes one run reads."""
+
+    seconds: dict[tuple[str, str], list[float]]
+    read: dict[tuple[str, str], tuple[int, int]]
+
+
+def partitioning_experiment(warehouse: LocalWarehouse, work: Path, times: int) -> Experiment:
+    """Each query on each layout, `times` runs; each layout written once from the live table."""
     folders = {layout: work / f"layout-{n}" for n, layout in enumerate(LAYOUTS)}
     for layout, folder in folders.items():
         write_layout(layout, warehouse, folder)
-    return {(query, layout.name): seconds(sql.format(source=layout.source(folder)), times)
+    runs = {(query, layout.name): sql.format(source=layout.source(folder))
             for query, sql in queries(warehouse).items() for layout, folder in folders.items()}
+    return Experiment({key: seconds(sql, times) for key, sql in runs.items()},
+                      {key: rows_and_bytes_read(sql) for key, sql in runs.items()})

@@ -18,6 +18,11 @@ import psutil
 
 SAMPLE_S = 0.05
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+REPO = Path(__file__).resolve().parents[1]
+
+
+class CommandFailed(RuntimeError):
+    """A measured command failed: the bench stops rather than report a broken run."""
 
 
 @dataclass
@@ -84,6 +89,14 @@ def run_measured(command: list[str], cwd: Path, env: dict[str, str] | None = Non
     return Measured(process.returncode, "".join(output), wall, tree, list(children.values()), others / wall)
 
 
+def run_checked(command: list[str], what: str) -> Measured:
+    """`run_measured` from the repository root; raises CommandFailed (with the output's tail) on failure."""
+    measured = run_measured(command, REPO)
+    if measured.returncode != 0:
+        raise CommandFailed(f"{what} failed (exit {measured.returncode}):\n{measured.stdout[-3000:]}")
+    return measured
+
+
 def sample_tree(root: psutil.Process, tree: Tree, children: dict[int, Tree]) -> None:
     """One sample of the root's whole tree, and of each direct child's own subtree."""
     try:
@@ -97,9 +110,9 @@ def sample_tree(root: psutil.Process, tree: Tree, children: dict[int, Tree]) -> 
             subtree = [child, *child.children(recursive=True)]
         except psutil.Error:
             continue
-        if child.pid not in children:
-            children[child.pid] = Tree(command=" ".join(safe_cmdline(child)))
-        children[child.pid].sample(subtree)
+        tree_of_child = children.setdefault(child.pid, Tree())
+        tree_of_child.command = " ".join(safe_cmdline(child)) or tree_of_child.command  # seen before exec, too
+        tree_of_child.sample(subtree)
 
 
 def safe_cmdline(process: psutil.Process) -> list[str]:

@@ -32,7 +32,7 @@ def kernel_start_seconds(times: int) -> list[float]:
         manager, client = start_new_kernel(kernel_name=ensure_kernel())
         samples.append(time.perf_counter() - started)
         client.stop_channels()
-        manager.shutdown_kernel(now=True)
+        manager.shutdown_kernel()
     return samples
 
 

@@ -23,7 +23,7 @@ class PipelineRun:
     others_cores: float
     steps: dict[str, float]
     step_peak_rss: dict[str, int]
-    spark_s: float | None
+    spark_s: float
 
     @property
     def runner_s(self) -> float:
@@ -60,7 +60,9 @@ def kernel_peaks(measured: Measured, steps: list[str]) -> dict[str, int]:
     return {step: kernel.peak_rss for step, kernel in zip(steps, kernels)}
 
 
-def spark_seconds(data_dir: Path, run_id: str) -> float | None:
+def spark_seconds(data_dir: Path, run_id: str) -> float:
     """The Spark stage as the aggregate step records it: session start to marts written."""
     record = next(data_dir.glob(f"*/runs/{run_id}/aggregate.json"), None)
-    return json.loads(record.read_text())["spark_seconds"] if record else None
+    if record is None:
+        raise CommandFailed(f"pipeline run {run_id} left no record of its Spark stage")
+    return json.loads(record.read_text())["spark_seconds"]

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from engines import ENGINES, EngineRun, run_engine
-from layouts import LAYOUTS, partitioning_experiment
+from layouts import LAYOUTS, Experiment, partitioning_experiment
 from measure import CommandFailed
 from notebooks import html_seconds, kernel_start_seconds, papermill_seconds
 from pipeline import PipelineRun, run_pipeline
@@ -58,18 +58,14 @@ def setup_rows() -> list[Row]:
 
 def pipeline_rows(label: str, runs: list[PipelineRun], target_s: float) -> list[Row]:
     """Wall time per step and in all, Spark's own time, peak memory per step, CPU and background load."""
-    walls = [r.wall_s for r in runs]
-    total = statistics.median(walls)
-    rows = [Row(f"{label}: total wall, generation to report.html", walls, ratio=f"{total / target_s:.2f}× target",
-                target=f"≤ {target_s:.0f} s: {verdict(total, target_s)}")]
+    total = statistics.median(r.wall_s for r in runs)
+    rows = [target_row(f"{label}: total wall, generation to report.html", [r.wall_s for r in runs], target_s)]
     for step in STEP_NAMES:
         rows.append(share_row(f"{label}: step {step}", [r.steps[step] for r in runs], total))
     rows.append(share_row(f"{label}: runner (start-up, manifests, report and notebook pages)",
                           [r.runner_s for r in runs], total))
-    spark = [r.spark_s for r in runs if r.spark_s is not None]
-    rows.append(Row(f"{label}: Spark stage, session start to marts written", spark,
-                    ratio=f"{statistics.median(spark) / TARGETS['spark']:.2f}× target",
-                    target=f"≤ {TARGETS['spark']:.0f} s: {verdict(statistics.median(spark), TARGETS['spark'])}"))
+    rows.append(target_row(f"{label}: Spark stage, session start to marts written", [r.spark_s for r in runs],
+                           TARGETS["spark"]))
     for step in STEP_NAMES:
         rows.append(memory_row(f"{label}: peak memory, step {step} (kernel + JVM)",
                                [r.step_peak_rss[step] for r in runs]))
@@ -80,6 +76,12 @@ def pipeline_rows(label: str, runs: list[PipelineRun], target_s: float) -> list[
     rows.append(Row(f"{label}: other processes' CPU meanwhile", [r.others_cores for r in runs], "cores",
                     ratio="background load on the machine"))
     return rows
+
+
+def target_row(what: str, samples: list[float], limit_s: float) -> Row:
+    median = statistics.median(samples)
+    return Row(what, samples, ratio=f"{median / limit_s:.2f}× target",
+               target=f"≤ {limit_s:.0f} s: {verdict(median, limit_s)}")
 
 
 def share_row(what: str, samples: list[float], total: float) -> Row:
@@ -116,15 +118,18 @@ def times_of(samples: list[float], base: float, name: str) -> str:
     return f"{statistics.median(samples) / base:.1f}× {name}"
 
 
-def layout_rows(seconds: dict[tuple[str, str], list[float]]) -> list[Row]:
-    """Each query on each layout, as multiples of the warehouse's own layout, and the target check."""
+def layout_rows(experiment: Experiment) -> list[Row]:
+    """Each query on each layout, as multiples of the warehouse's own layout, the data each reads,
+    and the target check."""
+    seconds, read = experiment.seconds, experiment.read
     own, unpartitioned = LAYOUTS[0].name, LAYOUTS[-1].name
     queries = list(dict.fromkeys(query for query, _ in seconds))
     rows = []
     for query in queries:
         base = statistics.median(seconds[query, own])
         rows += [Row(f"{query}, {layout.name}", seconds[query, layout.name],
-                     ratio=f"{statistics.median(seconds[query, layout.name]) / base:.2f}× the warehouse's layout")
+                     ratio=f"{statistics.median(seconds[query, layout.name]) / base:.2f}× the warehouse's layout; "
+                           f"reads {read_text(read[query, layout.name])}")
                  for layout in LAYOUTS]
     month = queries[0]
     speedups = [slow / fast for slow, fast in zip(seconds[month, unpartitioned], seconds[month, own])]
@@ -132,7 +137,17 @@ def layout_rows(seconds: dict[tuple[str, str], list[float]]) -> list[Row]:
     rows.append(Row(f"{month}: speed-up of the partitioned table over the unpartitioned one ({unpartitioned})",
                     speedups, "x", ratio="run by run",
                     target=f"≥ {TARGETS['month_speedup']:.0f}×: {verdict(median, TARGETS['month_speedup'], False)}"))
+    (rows_own, bytes_own), (rows_all, bytes_all) = read[month, own], read[month, unpartitioned]
+    rows.append(Row(f"{month}: data read by the unpartitioned table ({unpartitioned}) over the partitioned one",
+                    [bytes_all / max(bytes_own, 1)], "x",
+                    ratio=f"rows scanned: {rows_all / max(rows_own, 1):.1f}×",
+                    target="what BigQuery bills; not a target"))
     return rows
+
+
+def read_text(rows_and_bytes: tuple[int, int]) -> str:
+    rows, size = rows_and_bytes
+    return f"{rows:,} rows, {size / 2**20:.1f} MiB"
 
 
 def notebook_rows(work: Path, last_run: Path, repeats: int, full_wall: float) -> list[Row]:

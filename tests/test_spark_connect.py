@@ -74,6 +74,14 @@ class ConnectServer:
 
 
 @pytest.fixture(scope="module", autouse=True)
+def no_connect_mode_afterwards() -> Iterator[None]:
+    """pyspark marks the process Connect-only (SPARK_CONNECT_MODE_ENABLED) once it has made a
+    Connect session; processes later tests start would inherit the mark."""
+    yield
+    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+
+
+@pytest.fixture(scope="module", autouse=True)
 def connect_server(tmp_path_factory) -> Iterator[ConnectServer]:
     """Started before the first test, so it boots while the local-mode work runs."""
     server = ConnectServer(tmp_path_factory.mktemp("spark-connect") / "server.log")

@@ -5,10 +5,11 @@ offenses counts three times) and `incidents` (distinct Crime IDs). An incident w
 categories counts once in each, so category incident counts do not add up to the total.
 The same code runs in local mode, on a cluster, or through Spark Connect (`spark_remote`).
 
-Speed on a laptop (measured in bench/results.md): the driver JVM starts from a class-data archive
-built once per install and compiles with C1 only (a short job never repays C2); rows are
-hash-partitioned by incident once, so each count of distinct incidents is a two-level count with
-no further large shuffle.
+Speed on a laptop (measured in bench/results.md and bench/NOTES.md): the driver JVM starts from a
+class-data archive dumped once per install and compiles with C1 only (a short job never repays
+C2); the table is read with its schema given; distinct incidents are counted as offense rows less
+repeats, and repeats only on the rows of incidents with several offense rows, found once for all
+marts; each small result is sorted in one partition.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ LAPTOP_CONF = {
     "spark.driver.memory": "2g",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.parquet.compression.codec": "zstd",
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "1024",  # list month folders here, not in a job
 }
 JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
 GRID_DEGREES = 0.005  # about 500 m: fine enough for a city hexbin, coarse enough to anonymise
@@ -58,6 +60,9 @@ def spark_session(master: str = "local[*]", remote: str = "", extra_conf: dict[s
     """
     if remote:
         return SparkSession.builder.remote(remote).appName(app).getOrCreate()
+    # pyspark marks a process (and so every process it starts) as Connect-only once it has made a
+    # Connect session; a local session is what was asked for here.
+    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -110,6 +115,8 @@ def ensure_class_archive() -> Path | None:
         return archive
     archive.parent.mkdir(parents=True, exist_ok=True)
     staged = archive.with_name(f".{archive.name}.{os.getpid()}.tmp")
+    # The JVM writes the archive as it exits, after the child Python; it shares the child's output
+    # pipes, so run() returns only once the JVM has exited and the archive is complete.
     done = subprocess.run([sys.executable, "-m", __name__, "--dump-class-archive", str(staged)],
                           capture_output=True, text=True, env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
     if done.returncode != 0 or not staged.exists():
@@ -170,6 +177,7 @@ def offenses(incidents: DataFrame) -> Offenses:
     """Split the table for exact distinct counts; the one costly step (a count per incident,
     after a shuffle by incident) runs once for all marts."""
     rows = incidents.withColumn("incident", incident_key())
+    # Shuffled before counting: a partial count per incident would not make the shuffle any smaller.
     per_incident = rows.repartition("incident").groupBy("incident").agg(F.count(F.lit(1)).alias("rows"))
     several = per_incident.where(F.col("rows") > 1).select("incident")
     repeated = rows.join(F.broadcast(several), "incident", "left_semi").select(*COUNTED_COLUMNS)
@@ -189,36 +197,40 @@ def counted(offenses: Offenses, *keys: str) -> DataFrame:
     return totals.select(*keys, "offense_rows", (F.col("offense_rows") - F.col("repeats")).alias("incidents"))
 
 
+def ordered(frame: DataFrame, *columns: str | Column) -> DataFrame:
+    """A small result sorted in one partition: no sampling job and no shuffle, as a global orderBy costs."""
+    return frame.coalesce(1).sortWithinPartitions(*columns)
+
+
 def monthly_category(offenses: Offenses) -> DataFrame:
     """The headline mart: offense rows and incidents per offense month and category."""
-    return counted(offenses, "offense_month", "category").orderBy("offense_month", "category")
+    return ordered(counted(offenses, "offense_month", "category"), "offense_month", "category")
 
 
 def monthly_totals(offenses: Offenses) -> DataFrame:
-    return counted(offenses, "offense_month").orderBy("offense_month")
+    return ordered(counted(offenses, "offense_month"), "offense_month")
 
 
 def daily_category(offenses: Offenses) -> DataFrame:
     """Daily counts per category, for year-to-date and 28-day comparisons."""
-    return counted(offenses, "offense_date", "category", "nibrs_crime_against").orderBy(
-        "offense_date", "category")
+    return ordered(counted(offenses, "offense_date", "category", "nibrs_crime_against"), "offense_date", "category")
 
 
 def category_totals(offenses: Offenses) -> DataFrame:
-    return counted(offenses, "category", "nibrs_crime_against", "nibrs_group").orderBy(
-        F.desc("offense_rows"))
+    return ordered(counted(offenses, "category", "nibrs_crime_against", "nibrs_group"), F.desc("offense_rows"))
 
 
 def precinct_monthly(offenses: Offenses) -> DataFrame:
     known = offenses.with_column("precinct", F.coalesce("precinct", F.lit("UNKNOWN")))
-    return counted(known, "offense_month", "precinct").orderBy("offense_month", "precinct")
+    return ordered(counted(known, "offense_month", "precinct"), "offense_month", "precinct")
 
 
 def hour_weekday(offenses: Offenses) -> DataFrame:
     """Offense rows by local hour of day and ISO weekday (1 = Monday)."""
     weekday = ((F.dayofweek("offense_ts_local") + 5) % 7 + 1).alias("weekday")
-    return offenses.rows.groupBy(weekday, F.hour("offense_ts_local").alias("hour")).agg(
-        F.count(F.lit(1)).alias("offense_rows")).orderBy("weekday", "hour")
+    counts = offenses.rows.groupBy(weekday, F.hour("offense_ts_local").alias("hour")).agg(
+        F.count(F.lit(1)).alias("offense_rows"))
+    return ordered(counts, "weekday", "hour")
 
 
 def geo_grid(offenses: Offenses) -> DataFrame:
@@ -249,7 +261,7 @@ def offenses_per_incident(offenses: Offenses) -> DataFrame:
     repeated = offenses.repeated.agg(F.count(F.lit(1)).alias("repeated"))
     single = every.crossJoin(repeated).select(
         F.lit(1).cast("long").alias("offense_rows"), (F.col("rows") - F.col("repeated")).alias("incidents"))
-    return single.where(F.col("incidents") > 0).unionByName(several).orderBy("offense_rows")
+    return ordered(single.where(F.col("incidents") > 0).unionByName(several), "offense_rows")
 
 
 MARTS = {
