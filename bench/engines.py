@@ -33,15 +33,16 @@ def digest(rows: list[tuple]) -> str:
 
 
 def pyspark_engine(warehouse: Path) -> tuple[Callable[[], list[tuple]], Callable[[], None]]:
-    """The pipeline's own code: its session, its read of the table and its monthly_category mart."""
-    from memphis_incidents.spark_jobs import monthly_category, offenses, spark_session
+    """The pipeline's own code: its session, its read of the table, and its marts query asked for
+    the monthly_category mart alone."""
+    from memphis_incidents.spark_jobs import compute_marts, spark_session
     from memphis_incidents.warehouse.local import LocalWarehouse
 
     spark = spark_session("local[*]")
     table = LocalWarehouse(warehouse)
 
     def query() -> list[tuple]:
-        mart = monthly_category(offenses(table.spark_incidents(spark))).toArrow()
+        mart = compute_marts(table.spark_incidents(spark), ["monthly_category"])["monthly_category"]
         return [tuple(row.values()) for row in mart.to_pylist()]
 
     return query, spark.stop

@@ -7,12 +7,11 @@ The same code runs in local mode, on a cluster, or through Spark Connect (`spark
 
 Speed on a laptop (measured in bench/results.md and bench/NOTES.md): the driver JVM starts from a
 class-data archive dumped once per install and compiles with C1 only (a short job never repays
-C2); the table is read with its schema given; distinct incidents are counted as offense rows less
-repeats, and repeats only on the rows of incidents with several offense rows, found once for all
-marts; each small result is sorted in one partition.
+C2); the table is read with its schema given; every mart comes from one query (see "marts").
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -21,12 +20,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pyspark
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -47,8 +46,6 @@ LAPTOP_CONF = {
 }
 JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
 GRID_DEGREES = 0.005  # about 500 m: fine enough for a city hexbin, coarse enough to anonymise
-COUNTED_COLUMNS = ("incident", "offense_month", "offense_date", "category", "nibrs_crime_against",
-                   "nibrs_group", "precinct")  # what the marts count distinct incidents by
 log = logging.getLogger(__name__)
 
 
@@ -137,9 +134,7 @@ def dump_class_archive(target: Path) -> None:
         one_row = pa.Table.from_pylist([{}], schema=CANONICAL_SCHEMA)
         pq.write_table(one_row, Path(folder) / "part-0.parquet")
         spark = local_session("local[2]", "memphis-incidents-class-archive", conf)
-        frame = spark.read.schema(spark_schema(CANONICAL_SCHEMA)).parquet(folder)
-        for mart in build_marts(frame).values():
-            mart.toArrow()
+        compute_marts(spark.read.schema(spark_schema(CANONICAL_SCHEMA)).parquet(folder))
         spark.stop()
 
 
@@ -156,131 +151,152 @@ def spark_schema(schema: pa.Schema) -> T.StructType:
 
 
 # ---- marts -----------------------------------------------------------------------------------------
+# Every mart comes from one Spark query (one job, one hand-over to the driver): on a laptop each
+# query costs about a second of planning, code generation and scheduling whatever its size, so nine
+# queries cost more than the data does. The query is a union of a few parts, tagged in `part`:
+#   counted   offense rows per group of every counted mart: the rows are first counted per finest
+#             group (KEYS, a sixth of the rows), then rolled up by grouping sets, one per mart;
+#   repeats   per group, the rows that repeat an incident already counted there, so that
+#             incidents = offense rows - repeats exactly. Only incidents with several offense rows
+#             can repeat (about a fifth of the rows); they are found by a 64-bit hash of the
+#             incident key, where a collision only adds another incident's rows to those counted;
+#   hour_weekday, geo_grid, offenses_per_incident   plain counts.
+# The driver adds counts and repeats per group (pyarrow) and splits the marts out.
+KEYS = ("offense_month", "offense_date", "category", "nibrs_crime_against", "nibrs_group", "precinct")
+COUNTED = {  # mart: the keys it counts offense rows and distinct incidents by
+    "monthly_category": ("offense_month", "category"),
+    "monthly_totals": ("offense_month",),
+    "daily_category": ("offense_date", "category", "nibrs_crime_against"),  # for year-to-date and 28-day
+    "category_totals": ("category", "nibrs_crime_against", "nibrs_group"),
+    "precinct_monthly": ("offense_month", "precinct"),  # precinct UNKNOWN where missing
+    "summary": (),  # one row: totals, span and freshness, rows per geo status
+}
+GEO_STATUSES = ("ok", "missing", "invalid", "zero", "outside_city")
+SPANS = {"first_offense_date": "min", "last_offense_date": "max", "last_source_update_utc": "max",
+         **{f"geo_{status}": "sum" for status in GEO_STATUSES}}  # summary's columns besides the counts
+COLUMNS = {
+    **{name: [*keys, "offense_rows", "incidents"] for name, keys in COUNTED.items()},
+    "summary": ["offense_rows", "incidents", *SPANS],
+    "hour_weekday": ["weekday", "hour", "offense_rows"],  # local hour of day, ISO weekday (1 = Monday)
+    "geo_grid": ["latitude", "longitude", "offense_rows"],  # located rows on a ~500 m grid (cell centres)
+    "offenses_per_incident": ["offense_rows", "incidents"],  # how many incidents have 1, 2, 3... rows
+}
+MARTS = tuple(COLUMNS)
+ORDER = {
+    "monthly_category": ["offense_month", "category"],
+    "monthly_totals": ["offense_month"],
+    "daily_category": ["offense_date", "category"],
+    "category_totals": [("offense_rows", "descending")],
+    "precinct_monthly": ["offense_month", "precinct"],
+    "hour_weekday": ["weekday", "hour"],
+    "geo_grid": ["latitude", "longitude"],
+    "offenses_per_incident": ["offense_rows"],
+}
+
+
 def incident_key() -> Column:
     """The incident an offense row belongs to (its own row when the Crime ID is missing)."""
     return F.coalesce(F.col("incident_id"), F.concat(F.lit("row:"), F.col("row_id")))
 
 
-@dataclass(frozen=True)
-class Offenses:
-    """The offense rows with their incident key, and apart (cached) the rows of incidents with
-    several offense rows: only those can count an incident twice in a group."""
-
-    rows: DataFrame
-    repeated: DataFrame
-
-    def with_column(self, name: str, column: Column) -> Offenses:
-        return Offenses(self.rows.withColumn(name, column), self.repeated.withColumn(name, column))
+def grouping_id(keys: Sequence[str]) -> int:
+    """Spark's grouping_id() of the grouping set `keys` over KEYS: a 1 bit per key rolled up."""
+    return sum(1 << (len(KEYS) - 1 - i) for i, key in enumerate(KEYS) if key not in keys)
 
 
-def offenses(incidents: DataFrame) -> Offenses:
-    """Split the table for exact distinct counts; the one costly step (a count per incident,
-    after a shuffle by incident) runs once for all marts."""
-    rows = incidents.withColumn("incident", incident_key())
-    # Shuffled before counting: a partial count per incident would not make the shuffle any smaller.
-    per_incident = rows.repartition("incident").groupBy("incident").agg(F.count(F.lit(1)).alias("rows"))
-    several = per_incident.where(F.col("rows") > 1).select("incident")
-    repeated = rows.join(F.broadcast(several), "incident", "left_semi").select(*COUNTED_COLUMNS)
-    return Offenses(rows, repeated.cache())
+def marts_query(incidents: DataFrame, names: Sequence[str] = MARTS) -> DataFrame:
+    """The one query whose result `split_marts` turns into the marts `names`."""
+    rows = incidents.select(
+        incident_key().alias("incident"), *KEYS[:-1], F.coalesce("precinct", F.lit("UNKNOWN")).alias("precinct"),
+        "offense_ts_local", "geo_status", "latitude", "longitude", "source_updated_ts_utc")
+    sets = [list(COUNTED[name]) for name in counted_marts(names)]
+    parts: dict[str, DataFrame] = {}
+    if sets:
+        cells = rows.groupBy(*KEYS).agg(
+            F.count(F.lit(1)).alias("offense_rows"),
+            F.min("offense_date").alias("first_offense_date"), F.max("offense_date").alias("last_offense_date"),
+            F.max("source_updated_ts_utc").alias("last_source_update_utc"),
+            *[F.sum(F.when(F.col("geo_status") == s, 1).otherwise(0)).alias(f"geo_{s}") for s in GEO_STATUSES])
+        parts["counted"] = cells.groupingSets(sets, *KEYS).agg(
+            F.grouping_id().alias("gid"), F.sum("offense_rows").alias("offense_rows"),
+            *[getattr(F, how)(name).alias(name) for name, how in SPANS.items()])
+    hashed = rows.withColumn("incident_hash", F.xxhash64("incident"))
+    several = hashed.groupBy("incident_hash").agg(F.count(F.lit(1)).alias("rows")).where(F.col("rows") > 1)
+    repeated = hashed.join(F.broadcast(several.select("incident_hash")), "incident_hash", "left_semi")
+    if sets:
+        per_incident = repeated.groupBy(*KEYS, "incident").agg(F.count(F.lit(1)).alias("rows"))
+        parts["repeats"] = per_incident.groupingSets([[*keys, "incident"] for keys in sets], *KEYS, "incident") \
+            .agg(F.shiftright(F.grouping_id(), 1).alias("gid"), F.sum("rows").alias("rows")) \
+            .groupBy("gid", *KEYS).agg(F.sum(F.col("rows") - 1).alias("repeats"))
+    if "hour_weekday" in names:
+        weekday = ((F.dayofweek("offense_ts_local") + 5) % 7 + 1).alias("weekday")
+        parts["hour_weekday"] = rows.groupBy(weekday, F.hour("offense_ts_local").alias("hour")).agg(
+            F.count(F.lit(1)).alias("offense_rows"))
+    if "geo_grid" in names:
+        snap = lambda c: ((F.floor(F.col(c) / GRID_DEGREES) + 0.5) * GRID_DEGREES).alias(c)  # noqa: E731
+        parts["geo_grid"] = rows.where(F.col("geo_status") == "ok") \
+            .groupBy(snap("latitude"), snap("longitude")).agg(F.count(F.lit(1)).alias("offense_rows"))
+    if "offenses_per_incident" in names:  # incidents with one row: from the summary's total, on the driver
+        parts["offenses_per_incident"] = repeated.groupBy("incident").agg(F.count(F.lit(1)).alias("offense_rows")) \
+            .groupBy("offense_rows").agg(F.count(F.lit(1)).alias("incidents"))
+    tagged = [frame.withColumn("part", F.lit(name)) for name, frame in parts.items()]
+    return functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), tagged)
 
 
-def counted(offenses: Offenses, *keys: str) -> DataFrame:
-    """Offense rows and distinct incidents per group, exactly: the incidents are the offense rows
-    less the rows that repeat an incident already counted in the group, and repeats are counted
-    on the few rows of incidents with several offense rows (countDistinct would instead
-    aggregate every (group, incident) pair twice around a shuffle, for each mart)."""
-    rows = offenses.rows.groupBy(*keys).agg(F.count(F.lit(1)).alias("offense_rows"), F.lit(0).alias("repeats"))
-    pairs = offenses.repeated.groupBy(*keys, "incident").agg((F.count(F.lit(1)) - 1).alias("repeats"))
-    repeats = pairs.groupBy(*keys).agg(F.lit(0).alias("offense_rows"), F.sum("repeats").alias("repeats"))
-    totals = rows.unionByName(repeats).groupBy(*keys).agg(
-        F.sum("offense_rows").alias("offense_rows"), F.sum("repeats").alias("repeats"))
-    return totals.select(*keys, "offense_rows", (F.col("offense_rows") - F.col("repeats")).alias("incidents"))
+def counted_marts(names: Sequence[str]) -> list[str]:
+    """The counted marts `names` need (offenses_per_incident needs the summary's total)."""
+    needed = set(names) | ({"summary"} if "offenses_per_incident" in names else set())
+    return [name for name in COUNTED if name in needed]
 
 
-def ordered(frame: DataFrame, *columns: str | Column) -> DataFrame:
-    """A small result sorted in one partition: no sampling job and no shuffle, as a global orderBy costs."""
-    return frame.coalesce(1).sortWithinPartitions(*columns)
+def split_marts(result: pa.Table, names: Sequence[str] = MARTS) -> dict[str, pa.Table]:
+    """The marts out of the query's result: counts and repeats added up per group, each mart sorted."""
+    def part(name: str) -> pa.Table:
+        return result.filter(pc.equal(result["part"], name))
+
+    marts = counted_tables(part("counted"), part("repeats"), counted_marts(names))
+    for name in ("hour_weekday", "geo_grid"):
+        if name in names:
+            marts[name] = part(name).select(COLUMNS[name])
+    if "offenses_per_incident" in names:
+        several = part("offenses_per_incident").select(COLUMNS["offenses_per_incident"])
+        in_several = pc.sum(pc.multiply(several["offense_rows"], several["incidents"])).as_py() or 0
+        single = marts["summary"]["offense_rows"][0].as_py() - in_several
+        ones = pa.Table.from_pylist([{"offense_rows": 1, "incidents": single}] if single else [], several.schema)
+        marts["offenses_per_incident"] = pa.concat_tables([ones, several])
+    return {name: sort(marts[name], ORDER.get(name, [])) for name in names}
 
 
-def monthly_category(offenses: Offenses) -> DataFrame:
-    """The headline mart: offense rows and incidents per offense month and category."""
-    return ordered(counted(offenses, "offense_month", "category"), "offense_month", "category")
+def counted_tables(counted: pa.Table, repeats: pa.Table, names: list[str]) -> dict[str, pa.Table]:
+    """The counted marts: offense rows and repeats added up per group, incidents their difference."""
+    if not names:
+        return {}
+    groups = ["gid", *KEYS]
+    both = pa.concat_tables([counted.select([*groups, "offense_rows", "repeats", *SPANS]),
+                             repeats.select([*groups, "offense_rows", "repeats", *SPANS])])
+    totals = both.group_by(groups, use_threads=False).aggregate(
+        [("offense_rows", "sum"), ("repeats", "sum"), *SPANS.items()])
+    totals = totals.rename_columns([name if name in groups else name.rsplit("_", 1)[0]
+                                    for name in totals.column_names])
+    totals = totals.append_column("incidents", pc.subtract(totals["offense_rows"],
+                                                           pc.coalesce(totals["repeats"], 0)))
+    marts = {name: totals.filter(pc.equal(totals["gid"], grouping_id(COUNTED[name]))).select(COLUMNS[name])
+             for name in names}
+    if "summary" in marts and marts["summary"].num_rows == 0:  # an empty table still has a summary
+        marts["summary"] = pa.Table.from_pylist([{"offense_rows": 0, "incidents": 0}], marts["summary"].schema)
+    return marts
 
 
-def monthly_totals(offenses: Offenses) -> DataFrame:
-    return ordered(counted(offenses, "offense_month"), "offense_month")
+def sort(table: pa.Table, keys: list[str | tuple[str, str]]) -> pa.Table:
+    """A mart in its reading order (names ascending, or (name, order) pairs)."""
+    if not keys:
+        return table
+    return table.sort_by([key if isinstance(key, tuple) else (key, "ascending") for key in keys])
 
 
-def daily_category(offenses: Offenses) -> DataFrame:
-    """Daily counts per category, for year-to-date and 28-day comparisons."""
-    return ordered(counted(offenses, "offense_date", "category", "nibrs_crime_against"), "offense_date", "category")
-
-
-def category_totals(offenses: Offenses) -> DataFrame:
-    return ordered(counted(offenses, "category", "nibrs_crime_against", "nibrs_group"), F.desc("offense_rows"))
-
-
-def precinct_monthly(offenses: Offenses) -> DataFrame:
-    known = offenses.with_column("precinct", F.coalesce("precinct", F.lit("UNKNOWN")))
-    return ordered(counted(known, "offense_month", "precinct"), "offense_month", "precinct")
-
-
-def hour_weekday(offenses: Offenses) -> DataFrame:
-    """Offense rows by local hour of day and ISO weekday (1 = Monday)."""
-    weekday = ((F.dayofweek("offense_ts_local") + 5) % 7 + 1).alias("weekday")
-    counts = offenses.rows.groupBy(weekday, F.hour("offense_ts_local").alias("hour")).agg(
-        F.count(F.lit(1)).alias("offense_rows"))
-    return ordered(counts, "weekday", "hour")
-
-
-def geo_grid(offenses: Offenses) -> DataFrame:
-    """Located offense rows on a ~500 m grid (cell centres), for maps without exact points."""
-    snap = lambda c: (F.floor(F.col(c) / GRID_DEGREES) + 0.5) * GRID_DEGREES  # noqa: E731
-    located = offenses.rows.where(F.col("geo_status") == "ok")
-    return located.groupBy(snap("latitude").alias("latitude"), snap("longitude").alias("longitude")) \
-        .agg(F.count(F.lit(1)).alias("offense_rows"))
-
-
-def summary(offenses: Offenses) -> DataFrame:
-    """One row: totals, span and freshness, and rows per geo status."""
-    spans = offenses.rows.agg(
-        F.min("offense_date").alias("first_offense_date"),
-        F.max("offense_date").alias("last_offense_date"),
-        F.max("source_updated_ts_utc").alias("last_source_update_utc"),
-        *[F.sum(F.when(F.col("geo_status") == s, 1).otherwise(0)).alias(f"geo_{s}")
-          for s in ("ok", "missing", "invalid", "zero", "outside_city")],
-    )
-    return counted(offenses).crossJoin(spans)
-
-
-def offenses_per_incident(offenses: Offenses) -> DataFrame:
-    """How many incidents have 1, 2, 3... offense rows (one row each: all rows less the repeated)."""
-    several = offenses.repeated.groupBy("incident").agg(F.count(F.lit(1)).alias("offense_rows")) \
-        .groupBy("offense_rows").agg(F.count(F.lit(1)).alias("incidents"))
-    every = offenses.rows.agg(F.count(F.lit(1)).alias("rows"))
-    repeated = offenses.repeated.agg(F.count(F.lit(1)).alias("repeated"))
-    single = every.crossJoin(repeated).select(
-        F.lit(1).cast("long").alias("offense_rows"), (F.col("rows") - F.col("repeated")).alias("incidents"))
-    return ordered(single.where(F.col("incidents") > 0).unionByName(several), "offense_rows")
-
-
-MARTS = {
-    "monthly_category": monthly_category,
-    "monthly_totals": monthly_totals,
-    "daily_category": daily_category,
-    "category_totals": category_totals,
-    "precinct_monthly": precinct_monthly,
-    "hour_weekday": hour_weekday,
-    "geo_grid": geo_grid,
-    "summary": summary,
-    "offenses_per_incident": offenses_per_incident,
-}
-
-
-def build_marts(incidents: DataFrame) -> dict[str, DataFrame]:
-    """Every mart of the incidents table (one query each; Spark reads only the columns it needs)."""
-    split = offenses(incidents)
-    return {name: build(split) for name, build in MARTS.items()}
+def compute_marts(incidents: DataFrame, names: Sequence[str] = MARTS) -> dict[str, pa.Table]:
+    """The marts `names` (default: all) of the incidents table, as Arrow tables: one Spark job."""
+    return split_marts(marts_query(incidents, names).toArrow(), names)
 
 
 def run_aggregate(master: str, remote: str, warehouse: Any) -> dict[str, Any]:
@@ -293,7 +309,7 @@ def run_aggregate(master: str, remote: str, warehouse: Any) -> dict[str, Any]:
     started = time.perf_counter()
     spark = spark_session(master, remote, getattr(warehouse, "spark_conf", None))
     try:
-        marts = {name: frame.toArrow() for name, frame in build_marts(warehouse.spark_incidents(spark)).items()}
+        marts = compute_marts(warehouse.spark_incidents(spark))
     finally:
         spark.stop()
     version = warehouse.save_marts(marts)
