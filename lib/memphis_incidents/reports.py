@@ -89,10 +89,20 @@ def write_report(notebook_path: str | Path, html_path: str | Path) -> Path:
     return write_text_atomically(Path(html_path), notebook_html(notebook_path))
 
 
+def write_notebook_page(notebook: Path) -> Path:
+    """Render an executed notebook, code shown, to `<name>.html` beside it."""
+    return write_text_atomically(notebook.with_suffix(".html"), notebook_html(notebook, hide_code=False))
+
+
 def write_notebook_pages(run_folder: str | Path) -> list[Path]:
-    """Render every executed notebook of a run, code shown, to `<name>.html` beside it."""
-    return [write_text_atomically(notebook.with_suffix(".html"), notebook_html(notebook, hide_code=False))
-            for notebook in sorted(Path(run_folder).glob("*.ipynb"))]
+    """Render every executed notebook of a run whose page is missing or older than the notebook."""
+    return [write_notebook_page(notebook) for notebook in sorted(Path(run_folder).glob("*.ipynb"))
+            if not page_is_current(notebook)]
+
+
+def page_is_current(notebook: Path) -> bool:
+    page = notebook.with_suffix(".html")
+    return page.exists() and page.stat().st_mtime_ns >= notebook.stat().st_mtime_ns
 
 
 def write_manifest(path: str | Path, manifest: dict[str, Any]) -> None:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterator, NoReturn, Sequence
 
 from .config import RunParameters, check_run_id, preset_names
 from .errors import ConfigError, ExitCode, PipelineError, exit_code_for
@@ -400,9 +401,8 @@ def log_step(run: Run, result: StepResult, stores: Any) -> None:
 
 def execute_run(run: Run) -> int:
     """Run the steps in order: skip the unchanged ones, stop running after a failure."""
-    from .fingerprint import remember_success
     from .profiles import backends
-    from .reports import write_notebook_pages, write_report
+    from .reports import write_notebook_page, write_notebook_pages, write_report
     from .retention import prune_reports
 
     stores = backends(run.params)
@@ -410,6 +410,28 @@ def execute_run(run: Run) -> int:
     run.folder.mkdir(parents=True, exist_ok=True)
     run.results = run.results or [StepResult(s.name, s.notebook) for s in STEPS]
     save_manifest(run, "running")
+    finished, rendered = [], []
+    with ThreadPoolExecutor(max_workers=1) as pages:  # a step's page renders while the next step runs
+        for result in execute_steps(run, stores, kernel):
+            finished.append(result)
+            if result.status != "failed" and result.output_notebook and Path(result.output_notebook).exists():
+                rendered.append(pages.submit(write_notebook_page, Path(result.output_notebook)))
+    for page in rendered:
+        page.result()
+    code = next((ExitCode(r.exit_code) for r in finished if r.status == "failed"), ExitCode.OK)
+    analysis = next(r for r in run.results if r.name == "analysis")
+    if analysis.status == "succeeded" and Path(analysis.output_notebook).exists():
+        write_report(analysis.output_notebook, run.folder / "report.html")
+    write_notebook_pages(run.folder)  # those not rendered yet: a failed step's, a resumed run's
+    prune_reports(run.options.reports_dir, run.options.keep_runs, stores.reports)
+    save_manifest(run, "succeeded" if code == ExitCode.OK else "failed", finished=True)
+    return int(code)
+
+
+def execute_steps(run: Run, stores: Any, kernel: str) -> Iterator[StepResult]:
+    """Run the steps in order, yielding each one as it finishes (run or skipped)."""
+    from .fingerprint import remember_success
+
     code = ExitCode.OK
     for step, result in zip(STEPS, run.results):
         action, reason, parts = plan_step(step, result, run, stores, blocked=code != ExitCode.OK)
@@ -421,6 +443,7 @@ def execute_run(run: Run) -> int:
             if parts:
                 reuse_outputs(step, result, run, stores)
             log_step(run, result, stores)
+            yield result
             continue
         result.__dict__.update(status="running", duration_s=None, error=None, exit_code=0, reused_from=None)
         log_step(run, result, stores)
@@ -434,13 +457,7 @@ def execute_run(run: Run) -> int:
             code = ExitCode(result.exit_code)
             print(failure_block(result, run), file=sys.stderr, flush=True)
         save_manifest(run, "running")
-    analysis = next(r for r in run.results if r.name == "analysis")
-    if analysis.status == "succeeded" and Path(analysis.output_notebook).exists():
-        write_report(analysis.output_notebook, run.folder / "report.html")
-    write_notebook_pages(run.folder)
-    prune_reports(run.options.reports_dir, run.options.keep_runs, stores.reports)
-    save_manifest(run, "succeeded" if code == ExitCode.OK else "failed", finished=True)
-    return int(code)
+        yield result
 
 
 def dry_run(run: Run) -> int:

@@ -223,8 +223,8 @@ def marts_query(incidents: DataFrame, names: Sequence[str] = MARTS) -> DataFrame
     hashed = rows.withColumn("incident_hash", F.xxhash64("incident"))
     several = hashed.groupBy("incident_hash").agg(F.count(F.lit(1)).alias("rows")).where(F.col("rows") > 1)
     repeated = hashed.join(F.broadcast(several.select("incident_hash")), "incident_hash", "left_semi")
+    per_incident = repeated.groupBy(*KEYS, "incident").agg(F.count(F.lit(1)).alias("rows"))
     if sets:
-        per_incident = repeated.groupBy(*KEYS, "incident").agg(F.count(F.lit(1)).alias("rows"))
         parts["repeats"] = per_incident.groupingSets([[*keys, "incident"] for keys in sets], *KEYS, "incident") \
             .agg(F.shiftright(F.grouping_id(), 1).alias("gid"), F.sum("rows").alias("rows")) \
             .groupBy("gid", *KEYS).agg(F.sum(F.col("rows") - 1).alias("repeats"))
@@ -237,7 +237,8 @@ def marts_query(incidents: DataFrame, names: Sequence[str] = MARTS) -> DataFrame
         parts["geo_grid"] = rows.where(F.col("geo_status") == "ok") \
             .groupBy(snap("latitude"), snap("longitude")).agg(F.count(F.lit(1)).alias("offense_rows"))
     if "offenses_per_incident" in names:  # incidents with one row: from the summary's total, on the driver
-        parts["offenses_per_incident"] = repeated.groupBy("incident").agg(F.count(F.lit(1)).alias("offense_rows")) \
+        # from per_incident, whose shuffle the repeats part has made already (Spark reuses it)
+        parts["offenses_per_incident"] = per_incident.groupBy("incident").agg(F.sum("rows").alias("offense_rows")) \
             .groupBy("offense_rows").agg(F.count(F.lit(1)).alias("incidents"))
     tagged = [frame.withColumn("part", F.lit(name)) for name, frame in parts.items()]
     return functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), tagged)
