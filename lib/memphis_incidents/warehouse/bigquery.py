@@ -250,11 +250,12 @@ class BigQueryWarehouse:
         return f"{row['n']}:{(row['x'] or 0) & (2**64 - 1):016x}"
 
     def quarantine_counts(self) -> pa.Table:
-        """Rejected rows per reason across all batches."""
+        """Rejected rows per reason across all batches, each rejection once (the same row rejected
+        again by a later batch, a full refresh or the re-run after a crash counts once)."""
         schema = pa.schema([("reason", pa.string()), ("rows", pa.int64())])
         try:
-            job = self._execute(f"SELECT reason, COUNT(*) AS `rows` FROM `{self.table_id(QUARANTINE)}` "
-                                "GROUP BY reason ORDER BY `rows` DESC, reason")
+            job = self._execute(f"SELECT reason, COUNT(*) AS `rows` FROM (SELECT DISTINCT row_id, reason, raw_json "
+                                f"FROM `{self.table_id(QUARANTINE)}`) GROUP BY reason ORDER BY `rows` DESC, reason")
         except NotFound:
             return schema.empty_table()
         return job.to_arrow().cast(schema)

@@ -269,7 +269,8 @@ class LocalWarehouse:
         return target
 
     def quarantine_counts(self) -> pa.Table:
-        """Rejected rows per reason across all batches."""
+        """Rejected rows per reason across all batches, each rejection once (the same row rejected
+        again by a later batch, a full refresh or the re-run after a crash counts once)."""
         if not self._quarantine_files():
             return pa.table({"reason": pa.array([], pa.string()), "rows": pa.array([], pa.int64())})
         with self.connect() as con:
