@@ -220,14 +220,18 @@ def marts_query(incidents: DataFrame, names: Sequence[str] = MARTS) -> DataFrame
         parts["counted"] = cells.groupingSets(sets, *KEYS).agg(
             F.grouping_id().alias("gid"), F.sum("offense_rows").alias("offense_rows"),
             *[getattr(F, how)(name).alias(name) for name, how in SPANS.items()])
-    hashed = rows.withColumn("incident_hash", F.xxhash64("incident"))
-    several = hashed.groupBy("incident_hash").agg(F.count(F.lit(1)).alias("rows")).where(F.col("rows") > 1)
-    repeated = hashed.join(F.broadcast(several.select("incident_hash")), "incident_hash", "left_semi")
-    per_incident = repeated.groupBy(*KEYS, "incident").agg(F.count(F.lit(1)).alias("rows"))
-    if sets:
+        hashed = rows.withColumn("incident_hash", F.xxhash64("incident"))
+        several = hashed.groupBy("incident_hash").agg(F.count(F.lit(1)).alias("rows")).where(F.col("rows") > 1)
+        repeated = hashed.join(F.broadcast(several.select("incident_hash")), "incident_hash", "left_semi")
+        per_incident = repeated.groupBy(*KEYS, "incident").agg(F.count(F.lit(1)).alias("rows"))
+        # incident is the last grouping column: its bit (always 0) is shifted out to match "counted"
         parts["repeats"] = per_incident.groupingSets([[*keys, "incident"] for keys in sets], *KEYS, "incident") \
             .agg(F.shiftright(F.grouping_id(), 1).alias("gid"), F.sum("rows").alias("rows")) \
             .groupBy("gid", *KEYS).agg(F.sum(F.col("rows") - 1).alias("repeats"))
+        if "offenses_per_incident" in names:  # incidents with one row: the summary's total less these
+            parts["offenses_per_incident"] = per_incident.groupBy("incident") \
+                .agg(F.sum("rows").alias("offense_rows")) \
+                .groupBy("offense_rows").agg(F.count(F.lit(1)).alias("incidents"))
     if "hour_weekday" in names:
         weekday = ((F.dayofweek("offense_ts_local") + 5) % 7 + 1).alias("weekday")
         parts["hour_weekday"] = rows.groupBy(weekday, F.hour("offense_ts_local").alias("hour")).agg(
@@ -236,10 +240,6 @@ def marts_query(incidents: DataFrame, names: Sequence[str] = MARTS) -> DataFrame
         snap = lambda c: ((F.floor(F.col(c) / GRID_DEGREES) + 0.5) * GRID_DEGREES).alias(c)  # noqa: E731
         parts["geo_grid"] = rows.where(F.col("geo_status") == "ok") \
             .groupBy(snap("latitude"), snap("longitude")).agg(F.count(F.lit(1)).alias("offense_rows"))
-    if "offenses_per_incident" in names:  # incidents with one row: from the summary's total, on the driver
-        # from per_incident, whose shuffle the repeats part has made already (Spark reuses it)
-        parts["offenses_per_incident"] = per_incident.groupBy("incident").agg(F.sum("rows").alias("offense_rows")) \
-            .groupBy("offense_rows").agg(F.count(F.lit(1)).alias("incidents"))
     tagged = [frame.withColumn("part", F.lit(name)) for name, frame in parts.items()]
     return functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), tagged)
 
