@@ -1,4 +1,4 @@
-"""Shared fixtures: small raw frames in each preset's shape and paths to the real samples."""
+"""Shared fixtures: small raw frames in each preset's shape and the real samples kept in tests/fixtures."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +9,7 @@ import pytest
 from memphis_incidents.config import load_preset
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_SAMPLES = REPO.parent / "shared" / "data" / "real"
+REAL_SAMPLES = REPO / "tests" / "fixtures" / "real"
 
 
 def epoch_ms(text: str) -> int:
@@ -29,8 +29,6 @@ def socrata_preset():
 
 @pytest.fixture
 def real_samples() -> Path:
-    if not REAL_SAMPLES.exists():
-        pytest.skip(f"real samples not found at {REAL_SAMPLES} (shared/ sits beside the repo)")
     return REAL_SAMPLES
 
 

@@ -16,7 +16,6 @@ from fake_sources import FakeServer
 from fake_sources.rows import (
     arcgis_attributes,
     arcgis_fields,
-    require_real_samples,
     socrata_columns,
     socrata_rows,
 )
@@ -47,7 +46,6 @@ def no_token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def server():
-    require_real_samples()
     with FakeServer() as running:
         yield running
 

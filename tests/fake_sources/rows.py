@@ -1,4 +1,4 @@
-"""Test rows in each publication's raw shape, built from the real samples in ../shared/data/real.
+"""Test rows in each publication's raw shape, built from the real samples in tests/fixtures/real.
 
 Socrata rows (preset memphis-2024 field names, all values strings, system fields included) come from
 the puh4-eea4 CSV head; ArcGIS attributes (preset memphis-arcgis field names, epoch ms dates) come
@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from memphis_incidents.config import Preset
 
-REAL = Path(__file__).resolve().parents[3] / "shared/data/real"
+REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 SOCRATA_SAMPLE = REAL / "puh4-eea4_head10_partial_columns.csv"
 ARCGIS_SAMPLE = REAL / "mpd_incidents_feed_sample_2020_2026.json"
 MEMPHIS = ZoneInfo("America/Chicago")
@@ -53,13 +51,6 @@ ESRI_TYPE = {
     "latitude": "esriFieldTypeDouble",
     "longitude": "esriFieldTypeDouble",
 }
-
-
-def require_real_samples() -> None:
-    """Skip the calling test when the real samples are not beside the repo."""
-    missing = [path.name for path in (SOCRATA_SAMPLE, ARCGIS_SAMPLE) if not path.exists()]
-    if missing:
-        pytest.skip(f"real samples {', '.join(missing)} not found in {REAL} (shared/ sits beside the repo)")
 
 
 def soda_time(moment: datetime) -> str:
