@@ -47,7 +47,7 @@ def arcgis_rows() -> pd.DataFrame:
         "Precinct": ["CRUMP", "CRUMP", "RAINES"],
         "Street_Address": ["400 E MCLEMORE ST", "400 E MCLEMORE ST", "1700 WINCHESTER RD"],
         "City": ["MEMPHIS", "MEMPHIS", "MEMPHIS"],
-        "Zip_Code": ["38106", "38106", "38116"],
+        "ZIP_Code": ["38106", "38106", "38116"],
         "Latitude": [35.12, 35.12, 35.05],
         "Longitude": [-90.03, -90.03, -89.98],
         "EditDate": [epoch_ms("2024-02-02 12:00")] * 3,

@@ -19,10 +19,10 @@ ROWS = 20_000
 MEMPHIS = ZoneInfo("America/Chicago")
 EXPECTED_SCHEMA = [
     ("ObjectId", pa.int64()), ("Crime_ID", pa.string()), ("Offense_Datetime", pa.int64()),
-    ("Reported_Datetime", pa.int64()), ("Agency_Crime_Type", pa.string()), ("UCR_Code", pa.string()),
+    ("Reported_Datetime", pa.int64()), ("Agency_Crime_Type", pa.string()), ("UCR_Incident_Code", pa.string()),
     ("UCR_Category", pa.string()), ("UCR_Description", pa.string()), ("NIBRS_Offense_Group", pa.string()),
     ("NIBRS_Group", pa.string()), ("Street_Address", pa.string()), ("City", pa.string()),
-    ("Zip_Code", pa.string()), ("Precinct", pa.string()), ("Latitude", pa.float64()),
+    ("ZIP_Code", pa.string()), ("Precinct", pa.string()), ("Latitude", pa.float64()),
     ("Longitude", pa.float64()), ("EditDate", pa.int64()),
 ]
 SEX_OR_JUVENILE = re.compile(
@@ -130,7 +130,7 @@ def test_new_rows_are_recent_reports_published_that_morning(days):
 def test_pull_since_the_day_zero_watermark_returns_the_new_and_edited_rows(days):
     src = DemoSource(load_preset("demo"), 50_000, 7, 1)
     watermark = src.watermark_of(days[0])
-    pulled = pa.concat_tables(src.pull(watermark)).to_pandas()
+    pulled = pa.concat_tables(src.pull(watermark).tables).to_pandas()
     edited = set(edited_rows(days[0], days[1])[1]["ObjectId"])
     new = set(days[1]["ObjectId"].slice(days[0].num_rows).to_pylist())
     boundary = pulled[~pulled["ObjectId"].isin(edited | new)]
@@ -143,7 +143,7 @@ def test_pull_since_the_day_zero_watermark_returns_the_new_and_edited_rows(days)
 
 def test_pull_pages_every_row_in_object_id_order_with_duplicates(monkeypatch):
     monkeypatch.setattr(demo, "PAGE_ROWS", 700)
-    pages = list(source(rows=2_000).pull(None))
+    pages = list(source(rows=2_000).pull(None).tables)
     assert [p.num_rows for p in pages] == [700, 700, 600]
     table = pa.concat_tables(pages)
     assert table.equals(demo_snapshot(2_000, 1))
@@ -154,7 +154,7 @@ def test_pull_pages_every_row_in_object_id_order_with_duplicates(monkeypatch):
 def test_count_is_what_pull_yields():
     src = source(rows=5_000, day=3)
     since = iso_utc(demo.publication_time(0))
-    assert src.count(since) == sum(p.num_rows for p in src.pull(since))
+    assert src.count(since) == sum(p.num_rows for p in src.pull(since).tables)
     assert src.count(None) == src.snapshot.num_rows
     assert 0 < src.count(since) < src.count(None)
 
@@ -177,7 +177,7 @@ def test_the_snapshot_is_generated_once_per_source(monkeypatch):
     monkeypatch.setattr(demo, "demo_snapshot", lambda *args: calls.append(args) or empty)
     src = source()
     src.count(None)
-    list(src.pull("2026-01-01T00:00:00.000Z"))
+    list(src.pull("2026-01-01T00:00:00.000Z").tables)
     assert calls == [(2_000, 1, 0)]
 
 
@@ -225,7 +225,7 @@ def test_categories_are_dominated_by_theft_assault_and_vandalism(day0):
 
 
 def test_offense_classification_is_consistent(day0):
-    fields = ["UCR_Code", "UCR_Description", "NIBRS_Offense_Group", "NIBRS_Group"]
+    fields = ["UCR_Incident_Code", "UCR_Description", "NIBRS_Offense_Group", "NIBRS_Group"]
     classified = day0.assign(category=clean_categories(day0))
     per_description = classified.groupby("UCR_Description")[["category", *fields]].nunique()
     assert (per_description == 1).all().all()
@@ -237,8 +237,8 @@ def test_no_sex_crimes_or_juvenile_specific_types_anywhere(day0):
     for column in ["Agency_Crime_Type", "UCR_Category", "UCR_Description"]:
         assert not types[column].str.contains(SEX_OR_JUVENILE).any(), column
         assert not day0[column].str.upper().str.contains(SEX_OR_JUVENILE).any(), column
-    assert not set(types["UCR_Code"]) & SEX_OR_JUVENILE_CODES
-    assert not set(day0["UCR_Code"]) & SEX_OR_JUVENILE_CODES
+    assert not set(types["UCR_Incident_Code"]) & SEX_OR_JUVENILE_CODES
+    assert not set(day0["UCR_Incident_Code"]) & SEX_OR_JUVENILE_CODES
 
 
 def test_offense_times_follow_a_memphis_day_and_season(day0):
@@ -318,10 +318,10 @@ def test_categories_sometimes_carry_trailing_spaces_or_odd_casing(day0):
 def test_city_and_zip_come_in_their_real_spellings(day0):
     assert {"MEMPHIS", "Memphis", "M", "mphs", "MEMPHIS "} <= set(day0["City"].dropna())
     assert 0.005 < day0["City"].isna().mean() < 0.03
-    zips = day0["Zip_Code"].dropna()
+    zips = day0["ZIP_Code"].dropna()
     assert zips.str.fullmatch(r"38\d{3}(-|-\d{4})?").all()
     assert zips.str.fullmatch(r"\d{5}-").any() and zips.str.fullmatch(r"\d{5}-\d{4}").any()
-    assert 0.003 < day0["Zip_Code"].isna().mean() < 0.02
+    assert 0.003 < day0["ZIP_Code"].isna().mean() < 0.02
 
 
 def test_a_few_rows_lack_a_crime_id_or_a_station(day0):

@@ -10,7 +10,8 @@ from memphis_incidents.config import RunParameters, load_preset
 from memphis_incidents.ingest import run_ingest
 from memphis_incidents.load import load_batch, run_load
 from memphis_incidents.profiles import backends
-from memphis_incidents.sources.demo import demo_snapshot
+from memphis_incidents.sources import Pull
+from memphis_incidents.sources.demo import DemoSource, demo_snapshot
 
 ROWS = 4000
 
@@ -113,14 +114,15 @@ def test_too_many_rejects_stop_the_load_before_any_write(tmp_path):
     assert stores.warehouse.incidents_path() is None and stores.state.watermark is None
 
 
-class MiscountingSource:
+class MiscountingSource(DemoSource):
     """A source whose server-side count disagrees with what it served (as a live one can)."""
 
     def __init__(self, preset, table):
-        self.preset, self.table = preset, table
+        super().__init__(preset, rows=table.num_rows, seed=1, day=0)
+        self.table = table
 
     def pull(self, since):
-        yield self.table
+        return Pull([self.table], self.count(since))
 
     def count(self, since):
         return self.table.num_rows + 1

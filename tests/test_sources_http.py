@@ -21,7 +21,7 @@ from fake_sources.rows import (
 )
 
 from memphis_incidents.config import load_preset, preset_names
-from memphis_incidents.errors import ConfigError, SchemaDriftError, SourceError, SourceUnreachable
+from memphis_incidents.errors import ConfigError, MalformedResponse, SchemaDriftError, SourceError, SourceUnreachable
 from memphis_incidents.sources.arcgis import ArcGISSource
 from memphis_incidents.sources.socrata import SocrataSource
 
@@ -82,7 +82,7 @@ def by_key(rows: list[dict[str, Any]], key: str) -> dict[Any, dict[str, Any]]:
 
 
 def pulled(source: Any, since: str | None = None) -> list[dict[str, Any]]:
-    return [row for table in source.pull(since) for row in table.to_pylist()]
+    return [row for table in source.pull(since).tables for row in table.to_pylist()]
 
 
 def assert_pulls_served(client: Client, **options: Any) -> None:
@@ -111,7 +111,7 @@ def test_socrata_full_pull_equals_served_rows_over_several_pages(server: FakeSer
 
 def test_socrata_pages_are_strings_with_every_mapped_field(server: FakeServer) -> None:
     client = socrata_client(server, count=10)
-    tables = list(client.make().pull(None))
+    tables = list(client.make().pull(None).tables)
     mapped = set(load_preset("memphis-2024").fields.values())
     for table in tables:
         assert mapped <= set(table.column_names)
@@ -131,7 +131,7 @@ def test_socrata_incremental_pull_returns_rows_updated_at_or_after_the_watermark
 
 def test_socrata_watermark_is_the_latest_update_in_utc(server: FakeServer) -> None:
     source = socrata_client(server).make()
-    table = pa.concat_tables(source.pull(None))
+    table = pa.concat_tables(source.pull(None).tables)
     assert source.watermark_of(table) == "2024-11-10T06:00:08.000Z"
 
 
@@ -172,9 +172,10 @@ def test_arcgis_full_pull_equals_served_rows_over_several_pages(server: FakeServ
     assert_pulls_served(client, page_size=50)
     pages = server.requests_of("page")
     assert len(pages) == 7
-    assert {(r.params["where"], r.params["outFields"], r.params["orderByFields"], r.params["returnGeometry"],
-             r.params["f"]) for r in pages} == {("1=1", "*", "ObjectId", "false", "json")}
-    assert [r.params["resultOffset"] for r in pages] == [str(50 * n) for n in range(7)]
+    assert {(r.params["outFields"], r.params["orderByFields"], r.params["returnGeometry"], r.params["f"])
+            for r in pages} == {("*", "ObjectId", "false", "json")}
+    assert [r.params["where"] for r in pages] == ["1=1", *(f"(1=1) AND ObjectId > {50 * n}" for n in range(1, 7))]
+    assert not any("resultOffset" in r.params for r in pages)  # paged by key: a shifted page cannot lose rows
     assert source.count(None) == 312
 
 
@@ -182,7 +183,7 @@ def test_arcgis_keeps_types_as_received(server: FakeServer) -> None:
     client = arcgis_client(server, count=10)
     rows = client.served()
     rows[0]["Latitude"], rows[1]["Latitude"] = 0, 35.1  # a double field sends 0 as a whole number
-    schema = pa.concat_tables(client.make().pull(None)).schema
+    schema = pa.concat_tables(client.make().pull(None).tables).schema
     assert schema.field("ObjectId").type == pa.int64()
     assert schema.field("Offense_Datetime").type == pa.int64()
     assert schema.field("EditDate").type == pa.int64()
@@ -195,7 +196,7 @@ def test_arcgis_keeps_types_as_received(server: FakeServer) -> None:
 def test_arcgis_conflicting_column_becomes_text(server: FakeServer) -> None:
     client = arcgis_client(server, count=8)
     client.served()[0]["Precinct"] = 7
-    table = pa.concat_tables(client.make().pull(None))
+    table = pa.concat_tables(client.make().pull(None).tables)
     assert table.schema.field("Precinct").type == pa.string()
     assert table.column("Precinct").to_pylist()[:2] == ["7", "CRUMP"]
 
@@ -208,20 +209,22 @@ def test_arcgis_incremental_pull_returns_rows_edited_at_or_after_the_watermark(s
     assert by_key(pulled(source, since), "ObjectId") == by_key(expected, "ObjectId")
     assert source.count(since) == len(expected) == 15
     assert server.requests_of("page")[0].params["where"] == "EditDate >= TIMESTAMP '2024-11-10 06:00:25'"
-    assert source.watermark_of(pa.concat_tables(source.pull(since))) == "2024-11-10T06:00:39.000Z"
+    assert source.watermark_of(pa.concat_tables(source.pull(since).tables)) == "2024-11-10T06:00:39.000Z"
 
 
 def test_arcgis_without_an_edit_date_repulls_an_overlap_window(server: FakeServer) -> None:
     client = arcgis_client(server, count=None)
+    next(iter(server.arcgis.values())).edit_field = None  # no editor tracking on the layer
     preset = dataclasses.replace(client.make().preset, updated_field="")
     source = ArcGISSource(preset, **{**FAST, "page_size": 50})
+    assert source.schema.incremental.mode == "overlap window"
     since = "2021-06-01T05:00:00.000Z"
     window_start = int(datetime(2021, 5, 25, 5, tzinfo=timezone.utc).timestamp() * 1000)
     expected = [row for row in client.served() if row["Offense_Datetime"] >= window_start]
     assert by_key(pulled(source, since), "ObjectId") == by_key(expected, "ObjectId")
     where = server.requests_of("page")[0].params["where"]
     assert where == "Offense_Datetime >= TIMESTAMP '2021-05-25 05:00:00'"
-    assert source.watermark_of(pa.concat_tables(source.pull(None))) == "2026-06-23T05:00:00.000Z"
+    assert source.watermark_of(pa.concat_tables(source.pull(None).tables)) == "2026-06-23T05:00:00.000Z"
 
 
 def test_progress_callback_gets_rows_pages_and_the_expected_total(server: FakeServer) -> None:
@@ -284,7 +287,7 @@ def test_page_truncated_every_time_is_a_malformed_page_error(client: Client, ser
     server.faults.add("truncate", on="page", times=None)
     with pytest.raises(SourceError, match="malformed page") as malformed:
         pulled(client.make())
-    assert type(malformed.value) is SourceError
+    assert type(malformed.value) is MalformedResponse  # exit code 7, not "unreachable"
     assert len(server.requests_of("page")) == 3
 
 
@@ -363,7 +366,7 @@ def test_arcgis_row_updated_between_pages_lands_once_and_next_pull_has_it(server
     client = arcgis_client(server)
     source = client.make()
     server.faults.add("update", on="page", after=1, row=0, changes={"UCR_Category": "CHANGED"})
-    first = pa.concat_tables(source.pull(None))
+    first = pa.concat_tables(source.pull(None).tables)
     assert by_key(first.to_pylist(), "ObjectId").keys() == by_key(client.served(), "ObjectId").keys()
     later = pulled(source, source.watermark_of(first))
     assert [row["UCR_Category"] for row in later if row["ObjectId"] == 1] == ["CHANGED"]
@@ -373,9 +376,11 @@ def test_arcgis_row_updated_between_pages_lands_once_and_next_pull_has_it(server
 def test_socrata_drift_names_every_missing_field(server: FakeServer) -> None:
     client = socrata_client(server)
     server.faults.add("rename", field="ucr_category", to="ucr_cat")
-    server.faults.add("rename", field="precinct", to="mpd_precinct")
-    with pytest.raises(SchemaDriftError, match="no field ucr_category, precinct that the preset maps"):
+    server.faults.add("rename", field="offense_date", to="offense_datetime")
+    with pytest.raises(SchemaDriftError, match="no field offense_date .offense_ts.; did it become offense_datetime.*"
+                                               "no field ucr_category .category.; did it become ucr_cat"):
         pulled(client.make())
+    assert not server.requests_of("page")
 
 
 @pytest.mark.fault("source")
@@ -426,8 +431,8 @@ def test_arcgis_server_error_inside_http_200_is_retried(server: FakeServer) -> N
 @pytest.mark.fault("source")
 def test_arcgis_renamed_field_suggests_the_new_name(server: FakeServer) -> None:
     client = arcgis_client(server)
-    server.faults.add("rename", field="Offense_Datetime", to="Offense_DateTime")
-    with pytest.raises(SchemaDriftError, match="did it become Offense_Datetime -> Offense_DateTime"):
+    server.faults.add("rename", field="Offense_Datetime", to="OffenseDateTime")
+    with pytest.raises(SchemaDriftError, match="no field Offense_Datetime .offense_ts.; did it become OffenseDateTime"):
         pulled(client.make())
 
 

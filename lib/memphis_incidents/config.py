@@ -58,6 +58,8 @@ class RunParameters:
     max_reject_share: float = 0.05
     http_retries: int = 5
     http_backoff: float = 1.0
+    http_timeout: float = 60.0
+    reconcile_days: int = 7
     spark_master: str = "local[*]"
     spark_remote: str = ""
 
@@ -66,8 +68,10 @@ class RunParameters:
             check_run_id(self.run_id)
         if self.profile not in PROFILES:
             raise ConfigError(f"profile must be one of {', '.join(PROFILES)}, not {self.profile!r}")
-        if self.demo_rows < 0 or self.demo_day < 0 or self.http_retries < 0 or self.http_backoff < 0:
-            raise ConfigError("demo_rows, demo_day, http_retries and http_backoff must be zero or more")
+        if min(self.demo_rows, self.demo_day, self.http_retries, self.http_backoff, self.reconcile_days) < 0:
+            raise ConfigError("demo_rows, demo_day, http_retries, http_backoff and reconcile_days must be zero or more")
+        if self.http_timeout <= 0:
+            raise ConfigError("http_timeout must be a number of seconds above zero")
         if not 0 <= self.max_reject_share <= 1:
             raise ConfigError("max_reject_share must be between 0 and 1")
         load_preset(self.source)

@@ -46,6 +46,14 @@ class SourceUnreachable(SourceError):
     exit_code = ExitCode.SOURCE_UNREACHABLE
 
 
+class DatasetNotFound(SourceError):
+    """The URL names no dataset or layer (HTTP 404): retired, moved or a wrong id."""
+
+
+class MalformedResponse(SourceError):
+    """The source kept answering with bodies that are not the JSON its API promises."""
+
+
 class SchemaDriftError(SourceError):
     """A field the preset maps is missing or renamed at the source."""
 

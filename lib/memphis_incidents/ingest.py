@@ -1,8 +1,9 @@
 """Stage 1: pull new and changed rows from the source and land them as one immutable raw batch."""
 from __future__ import annotations
 
+import dataclasses
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 import pyarrow as pa
@@ -11,8 +12,10 @@ from .config import RunParameters, load_preset
 from .errors import ReconciliationError
 from .profiles import Backends
 from .runlog import new_run_id
-from .sources import Source, make_source
-from .sources.base import iso_utc
+from .sources import Pull, make_source
+from .sources.base import iso_utc, parse_watermark
+from .sources.fields import Incremental
+from .state import State
 
 
 def unified(pages: Iterable[pa.Table]) -> pa.Table:
@@ -40,20 +43,39 @@ def with_ingest_metadata(table: pa.Table, batch_id: str, ingested_at: datetime) 
     return table.append_column("_ingest_at", pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), n))
 
 
-def reconciled(source: Source, since: str | None, landed: int) -> int | None:
-    """The server's count for the pull; raises if it disagrees with the rows landed."""
-    expected = source.count(since)
-    if expected is not None and expected != landed:
+def reconciled(pulled: Pull, landed: int) -> None:
+    """Refuse a pull whose rows disagree with the server's count (the sources mend what they can first)."""
+    if pulled.server_count is not None and pulled.server_count != landed:
         raise ReconciliationError(
-            f"source reports {expected} rows for this pull but {landed} were received; "
+            f"source reports {pulled.server_count} rows for this pull but {landed} were received; "
             "nothing was landed, re-run the pipeline (the source may have been updating)")
-    return expected
+
+
+def pull_start(params: RunParameters, state: State, mode: Incremental, now: datetime) -> tuple[str | None, str]:
+    """Where this pull starts (None: everything) and why, in words for run.json and the notebook."""
+    if params.full_refresh:
+        return None, "full pull: full_refresh was asked for"
+    if state.watermark is None:
+        return None, "full pull: nothing has been loaded yet"
+    previous = state.pull.get("incremental") or {}
+    if previous and (previous.get("mode"), previous.get("field")) != (mode.mode, mode.field):
+        return None, (f"full pull: the incremental mode changed from {previous.get('mode')} on "
+                      f"{previous.get('field')} to {mode.mode} on {mode.field}")
+    last_full = state.pull.get("last_full_at")
+    if mode.mode == "overlap window" and params.reconcile_days and last_full:
+        age = now - parse_watermark(last_full)
+        if age >= timedelta(days=params.reconcile_days):
+            return None, (f"full pull: the periodic reconcile (every {params.reconcile_days} days; the last full "
+                          f"pull was {age.days} days ago) finds rows edited or deleted outside the overlap window")
+    return state.watermark, f"incremental: {mode.reason}"
 
 
 def run_ingest(params: RunParameters, backends: Backends, now: datetime | None = None) -> dict[str, Any]:
     """Land the run's raw batch (once: a re-run of the same run id reuses it) and return its metadata.
 
-    The batch id is the run id; without one (an interactive session) a new id is made.
+    The batch id is the run id; without one (an interactive session) a new id is made. The source's
+    schema is checked before any page is pulled: a missing required field stops here, a missing
+    optional one is a warning in the metadata.
     """
     run_id = params.run_id or new_run_id(now)
     existing = backends.lake.batch_meta(run_id)
@@ -61,23 +83,35 @@ def run_ingest(params: RunParameters, backends: Backends, now: datetime | None =
         return {**existing, "reused": True}
     preset = load_preset(params.source, params.base_url)
     source = make_source(preset, params)
-    since = None if params.full_refresh else backends.state.watermark
-    started = time.perf_counter()
+    schema = source.schema
     ingested_at = now or datetime.now(timezone.utc)
-    pages = list(source.pull(since))
-    table = unified(pages)
-    server_count = reconciled(source, since, table.num_rows)
+    since, why = pull_start(params, backends.state, schema.incremental, ingested_at)
+    started = time.perf_counter()
+    pulled = source.pull(since)
+    table = unified(pulled.tables)
+    reconciled(pulled, table.num_rows)
     meta = {
         "source": preset.name,
         "title": preset.title,
+        "url": preset.url,
         "synthetic": preset.is_synthetic,
         "query": source.describe(since),
         "mode": "full" if since is None else "incremental",
+        "mode_reason": why,
+        "incremental": dataclasses.asdict(schema.incremental),
+        "fields": schema.fields,
+        "source_warnings": schema.warnings,
+        "repairs": pulled.repairs,
         "watermark_before": since,
         "watermark": source.watermark_of(table) if table.num_rows else since,
         "ingested_at": iso_utc(ingested_at),
-        "pages": len(pages),
-        "server_count": server_count,
+        "pages": len(pulled.tables),
+        "server_count": pulled.server_count,
         "pull_seconds": round(time.perf_counter() - started, 3),
     }
     return backends.lake.write_batch(run_id, with_ingest_metadata(table, run_id, ingested_at), meta)
+
+
+def source_warnings(batch: dict[str, Any]) -> list[str]:
+    """What a batch's source lacked or spelled differently, and what its pull mended."""
+    return [*batch.get("source_warnings", []), *batch.get("repairs", [])]

@@ -6,6 +6,7 @@ upsert of rows already present changes nothing.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,13 +76,25 @@ def staged_batch(meta: dict[str, Any], preset: Preset, backends: Backends, max_r
 def load_batch(meta: dict[str, Any], preset: Preset, backends: Backends,
                max_reject_share: float) -> dict[str, Any]:
     """Load one raw batch into the warehouse and commit the watermark; returns its counts."""
+    preset = batch_preset(meta, preset)
     staged = staged_batch(meta, preset, backends, max_reject_share)
     pa.default_memory_pool().release_unused()
     result = backends.warehouse.upsert(staged.rows, withdraw_ids=staged.withdraw_ids,
                                        present_ids=staged.present_ids)
     record = {"batch_id": meta["batch_id"], **staged.counts, **result.as_dict(), "watermark": meta["watermark"]}
-    backends.state.commit_load(meta["batch_id"], meta["watermark"], record)
+    backends.state.commit_load(meta["batch_id"], meta["watermark"], record, pull_record(meta))
     return record
+
+
+def batch_preset(meta: dict[str, Any], preset: Preset) -> Preset:
+    """The preset as the batch was pulled: with the field mapping the source supported then."""
+    return dataclasses.replace(preset, fields=meta["fields"]) if meta.get("fields") else preset
+
+
+def pull_record(meta: dict[str, Any]) -> dict[str, Any]:
+    """What the state keeps of a loaded batch's pull: its incremental mode, and when it was full."""
+    record = {"incremental": meta["incremental"]} if meta.get("incremental") else {}
+    return {**record, "last_full_at": meta["ingested_at"]} if meta.get("mode") == "full" else record
 
 
 def _row_ids(raw, preset: Preset) -> pa.Array:

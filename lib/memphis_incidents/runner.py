@@ -27,6 +27,7 @@ from typing import Any, Iterator, NoReturn, Sequence
 from .config import RunParameters, check_run_id, preset_names
 from .errors import ConfigError, ExitCode, PipelineError, exit_code_for
 from .runlog import new_run_id
+from .source_check import check_source
 from .storage import LocalStorage
 
 KERNEL_NAME = "memphis-incidents"
@@ -140,6 +141,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--until", choices=STEP_NAMES, help="stop after this step")
     p.add_argument("--resume", metavar="RUN_ID", help="re-run the failed step of RUN_ID and those after it")
     p.add_argument("--dry-run", action="store_true", help="print what would run, with which parameters and why, and exit")
+    p.add_argument("--check-source", action="store_true",
+                   help="ask the source whether a run would work (fields, incremental mode, row count); writes nothing")
     p.add_argument("--force", action="store_true",
                    help="run steps even when their notebook, parameters, package code and inputs are unchanged")
     p.add_argument("--keep-runs", type=positive_int, default=30, metavar="N",
@@ -517,6 +520,8 @@ def main(argv: Sequence[str] | None, project_root: Path) -> int:
                              cell_timeout=args.cell_timeout, log_output=args.log_output,
                              dry_run=args.dry_run, resume=args.resume or "", force=args.force,
                              keep_runs=args.keep_runs)
+        if args.check_source:
+            return check_source(parameters_from_args(args))
         run = resumed_run(check_run_id(args.resume), options) if args.resume \
             else Run(parameters_from_args(args), options)
         if args.dry_run:

@@ -29,9 +29,16 @@ class State:
     def loaded_batches(self) -> list[str]:
         return list(self._doc()["loaded_batches"])
 
-    def commit_load(self, batch_id: str, watermark: str | None, record: dict[str, Any]) -> None:
+    @property
+    def pull(self) -> dict[str, Any]:
+        """How the last loaded batch was pulled (incremental mode) and when the last full pull was."""
+        return dict(self._doc().get("pull", {}))
+
+    def commit_load(self, batch_id: str, watermark: str | None, record: dict[str, Any],
+                    pull: dict[str, Any] | None = None) -> None:
         """Record a committed batch load and advance the watermark (never backwards)."""
         doc = self._doc()
+        doc["pull"] = {**doc.get("pull", {}), **(pull or {})}
         if batch_id not in doc["loaded_batches"]:
             doc["loaded_batches"].append(batch_id)
         if watermark and (doc["watermark"] is None or watermark > doc["watermark"]):

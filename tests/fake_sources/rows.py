@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from memphis_incidents.config import Preset
+from memphis_incidents.config import Preset, load_preset
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 SOCRATA_SAMPLE = REAL / "puh4-eea4_head10_partial_columns.csv"
@@ -35,8 +35,9 @@ CSV_CANONICAL = {
     "UCR Category": "category",
     "Offense Group (NIBRS)": "nibrs_crime_against",
     "Group (NIBRS)": "nibrs_group",
-    "100 Block": "address",
 }
+HUNDRED_BLOCK = "_100_block"  # "100 Block": a number such as 1300, not an address; mapped by no preset
+UNSEEN_ARCGIS = ("Reported_Datetime", "Agency_Crime_Type", "EditDate")  # in no public code
 CRIMES_AGAINST = {
     "persons": "CRIMES AGAINST PERSONS",
     "property": "CRIMES AGAINST PROPERTY",
@@ -58,8 +59,14 @@ def soda_time(moment: datetime) -> str:
 
 
 def socrata_columns(preset: Preset) -> list[str]:
-    """The dataset's columns: every field the preset maps, system fields aside."""
-    return [name for name in dict.fromkeys(preset.fields.values()) if not name.startswith(":")]
+    """The dataset's columns: every field the preset maps, system fields aside, and the 100 block."""
+    return [name for name in dict.fromkeys(preset.fields.values()) if not name.startswith(":")] + [HUNDRED_BLOCK]
+
+
+def socrata_types(preset: Preset) -> dict[str, str]:
+    """dataTypeName of each column for the dataset's metadata (text unless a date or number)."""
+    kinds = {"offense_ts": "calendar_date", "reported_ts": "calendar_date", "latitude": "number", "longitude": "number"}
+    return {preset.fields[name]: kind for name, kind in kinds.items() if name in preset.fields}
 
 
 def socrata_rows(
@@ -72,11 +79,12 @@ def socrata_rows(
     rows = []
     for i in range(count or len(sample)):
         record = sample[i % len(sample)]
-        values = {CSV_CANONICAL[name]: soda_value(name, text) for name, text in record.items()}
+        values = {CSV_CANONICAL[name]: soda_value(name, text) for name, text in record.items() if name in CSV_CANONICAL}
         updated = soda_time(UPDATED_BASE + timedelta(seconds=i // rows_per_update))
         row = {":id": f"row-{i:05d}.mpd", ":created_at": soda_time(UPDATED_BASE), ":updated_at": updated,
                ":version": f"rv-{i:05d}"}
         row.update({preset.fields[name]: value for name, value in values.items() if name in preset.fields})
+        row[HUNDRED_BLOCK] = soda_value("100 Block", record["100 Block"])
         rows.append(row)
     return rows
 
@@ -120,3 +128,14 @@ def arcgis_attributes(preset: Preset, count: int | None = None) -> list[dict[str
 
 def epoch_ms(moment: datetime) -> int:
     return int((moment - EPOCH).total_seconds() * 1000)
+
+
+def faithful_arcgis_layer(count: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows and fields of a layer named as public code shows the real one: no EditDate, no
+    Reported_Datetime, no Agency_Crime_Type (seen nowhere), and a Full_Address besides."""
+    preset = load_preset("memphis-arcgis")
+    extra = {"name": "Full_Address", "type": "esriFieldTypeString", "alias": "Full_Address"}
+    fields = [f for f in arcgis_fields(preset) if f["name"] not in UNSEEN_ARCGIS] + [extra]
+    rows = [{**{k: v for k, v in row.items() if k not in UNSEEN_ARCGIS},
+             "Full_Address": f"{row['Street_Address']}, MEMPHIS, TN"} for row in arcgis_attributes(preset, count)]
+    return rows, fields

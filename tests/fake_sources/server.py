@@ -1,15 +1,19 @@
 """A Socrata- and ArcGIS-compatible HTTP server on 127.0.0.1 for tests, with injectable faults.
 
 SODA 2.1 at `/resource/<id>.json`: `$select` (`:*,*`, a field list, `count(*)`), `$where`
-(`:updated_at >= '<floating timestamp>'`), `$order`, `$limit`/`$offset`; every value a string, nulls
-omitted; 4xx bodies are SODA error JSON (`query.soql.no-such-column` for an unknown field).
+(`:updated_at >= '<floating timestamp>'`, optionally `AND :updated_at < '...'`), `$order`,
+`$limit`/`$offset`; every value a string, nulls omitted; 4xx bodies are SODA error JSON
+(`query.soql.no-such-column` for an unknown field). Dataset metadata at `/api/views/<id>.json`
+(`columns[].fieldName` and `dataTypeName`, `rowsUpdatedAt`).
 ArcGIS FeatureServer at `/arcgis/rest/services/<name>/FeatureServer/0`: `?f=json` layer metadata with
-its fields, and `/query` with `where` (`1=1` or `<field> >= TIMESTAMP '...'`), `outFields`,
-`orderByFields`, `resultOffset`/`resultRecordCount`/`exceededTransferLimit`, `returnCountOnly`;
-errors come inside HTTP 200 bodies.
+its fields, object-id field, edit-date field (if any) and maxRecordCount, and `/query` with `where`
+(a conjunction of `1=1`, `<field> >= TIMESTAMP '...'` and `<field> > <number>`), `objectIds`,
+`outFields`, `orderByFields`, `resultOffset`/`resultRecordCount`/`exceededTransferLimit`,
+`returnCountOnly`, `returnIdsOnly`; errors come inside HTTP 200 bodies.
 
 Faults (`server.faults.add(kind, on=..., after=..., times=..., **options)`), on the request kinds
-"page", "count", "probe" (a Socrata field-list select), "meta" (ArcGIS layer metadata) or "any":
+"page", "count", "ids" (ArcGIS returnIdsOnly), "probe" (a Socrata field-list select), "meta" (ArcGIS
+layer or Socrata dataset metadata) or "any":
   status    status=429|500|404|401|403..., retry_after=seconds, body=JSON to send
   hang      seconds=... before answering
   truncate  mode="cut" (half the JSON, honest length) or "short" (half the body, then hang up)
@@ -17,6 +21,9 @@ Faults (`server.faults.add(kind, on=..., after=..., times=..., **options)`), on 
   shift     rows=k: from now on every page starts k rows early (k rows were inserted before it)
   update    row=index (in the current order), changes={field: value}: the row changes, newest edit
   rename    field=old, to=new: the dataset renames a field (schema drift)
+  delete    rows=k: the first k rows (in id order) are deleted from the dataset
+  repeat    the previous page is sent again in place of this one (a stale cache)
+  skip      the page after this one is sent in its place (a page goes missing)
 """
 from __future__ import annotations
 
@@ -30,12 +37,16 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 FLOATING = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?$")
-SODA_WHERE = re.compile(r"^\s*:updated_at\s*>=\s*'([^']*)'\s*$")
-ARCGIS_WHERE = re.compile(r"^\s*(\w+)\s*>=\s*TIMESTAMP\s*'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'\s*$",
-                          re.IGNORECASE)
+SODA_TERM = re.compile(r"^\s*:updated_at\s*(>=|<)\s*'([^']*)'\s*$")
+ARCGIS_TIME = re.compile(r"^\s*(\w+)\s*>=\s*TIMESTAMP\s*'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)'\s*$", re.IGNORECASE)
+ARCGIS_ABOVE = re.compile(r"^\s*(\w+)\s*>\s*(-?\d+)\s*$")
+AND = re.compile(r"\s+AND\s+", re.IGNORECASE)
 COUNT_SELECT = re.compile(r"^\s*count\(\s*\*\s*\)(?:\s+as\s+(\w+))?\s*$", re.IGNORECASE)
 SYSTEM_FIELDS = (":id", ":created_at", ":updated_at", ":version")
-KINDS = ("status", "hang", "truncate", "error", "shift", "update", "rename")
+KINDS = ("status", "hang", "truncate", "error", "shift", "update", "rename", "delete", "repeat", "skip")
+DATA_CHANGES = ("shift", "update", "rename", "delete")
+SOCRATA_TYPES = {"offense_ts": "calendar_date", "reported_ts": "calendar_date", "latitude": "number",
+                 "longitude": "number"}
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -87,8 +98,11 @@ class SocrataDataset:
     columns: list[str]
     rows: list[dict[str, Any]]
     shift: int = 0
+    types: dict[str, str] = field(default_factory=dict)
+    last_page: Any = None
 
     def rename(self, old: str, new: str) -> None:
+        self.types = {new if name == old else name: kind for name, kind in self.types.items()}
         self.columns = [new if name == old else name for name in self.columns]
         for row in self.rows:
             if old in row:
@@ -98,6 +112,15 @@ class SocrataDataset:
         ordered = sorted(self.rows, key=lambda row: (row[":updated_at"], row[":id"]))
         newest = max(parse_time(row[":updated_at"]) for row in self.rows) + timedelta(seconds=1)
         ordered[index].update({**changes, ":updated_at": soda_time(newest)})
+
+    def delete(self, count: int) -> None:
+        self.rows = sorted(self.rows, key=lambda row: row[":id"])[count:]
+
+    def view(self) -> dict[str, Any]:
+        newest = max((parse_time(row[":updated_at"]) for row in self.rows), default=EPOCH)
+        return {"id": "puh4-eea4", "name": "MPD Public Safety Incidents", "rowsUpdatedAt": int(newest.timestamp()),
+                "columns": [{"fieldName": name, "name": name, "dataTypeName": self.types.get(name, "text")}
+                            for name in self.columns]}
 
 
 @dataclass
@@ -110,6 +133,7 @@ class ArcGISLayer:
     edit_field: str | None = "EditDate"
     max_records: int = 1000
     shift: int = 0
+    last_page: Any = None
 
     def rename(self, old: str, new: str) -> None:
         self.fields = [{**f, "name": new, "alias": new} if f["name"] == old else f for f in self.fields]
@@ -123,6 +147,9 @@ class ArcGISLayer:
             newest = max(row[self.edit_field] or 0 for row in self.rows)
             changes = {**changes, self.edit_field: newest + 60_000}
         ordered[index].update(changes)
+
+    def delete(self, count: int) -> None:
+        self.rows = sorted(self.rows, key=lambda row: row[self.object_id])[count:]
 
 
 @dataclass
@@ -177,14 +204,14 @@ def soda_answer(dataset: SocrataDataset, params: dict[str, str]) -> tuple[int, A
     names = [*SYSTEM_FIELDS, *dataset.columns]
     rows = dataset.rows
     where = params.get("$where")
-    if where:
-        found = SODA_WHERE.match(where)
+    for term in AND.split(where) if where else []:
+        found = SODA_TERM.match(term)
         if not found:
             return soda_error(400, "query.compiler.malformed", f"Could not parse $where: {where}")
-        if not FLOATING.match(found.group(1)):
-            return soda_error(400, "query.soql.type-mismatch", f"Not a floating timestamp: {found.group(1)}")
-        lower = parse_time(found.group(1))
-        rows = [row for row in rows if parse_time(row[":updated_at"]) >= lower]
+        if not FLOATING.match(found.group(2)):
+            return soda_error(400, "query.soql.type-mismatch", f"Not a floating timestamp: {found.group(2)}")
+        bound, below = parse_time(found.group(2)), found.group(1) == "<"
+        rows = [row for row in rows if (parse_time(row[":updated_at"]) < bound) == below]
     select = params.get("$select", "*")
     counted = COUNT_SELECT.match(select)
     if counted:
@@ -210,23 +237,19 @@ def arcgis_answer(layer: ArcGISLayer, query: bool, params: dict[str, str]) -> tu
         return 400, {"error": "f=json expected"}
     names = [f["name"] for f in layer.fields]
     if not query:
-        edit = {"editFieldsInfo": {"editDateField": layer.edit_field}} if layer.edit_field else {}
-        return 200, {"id": 0, "name": "MPD_Public_Safety_Incidents", "type": "Feature Layer",
-                     "objectIdField": layer.object_id, "maxRecordCount": layer.max_records,
-                     "advancedQueryCapabilities": {"supportsPagination": True, "supportsOrderBy": True},
-                     "fields": layer.fields, **edit}
-    where = params.get("where", "")
-    rows = layer.rows
-    if where.strip() != "1=1":
-        found = ARCGIS_WHERE.match(where)
-        if not found or found.group(1) not in names:
-            return arcgis_error(400, "Unable to complete operation.",
-                                ["Unable to perform query. Please check your parameters."])
-        lower = datetime.strptime(found.group(2), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
-        ms = int((lower - EPOCH).total_seconds() * 1000)
-        rows = [row for row in rows if row.get(found.group(1)) is not None and row[found.group(1)] >= ms]
+        return 200, layer_metadata(layer)
+    rows = arcgis_rows(layer, params.get("where", ""))
+    if rows is None:
+        return arcgis_error(400, "Unable to complete operation.",
+                            ["Unable to perform query. Please check your parameters."])
+    if params.get("objectIds"):
+        wanted = {int(value) for value in params["objectIds"].split(",")}
+        rows = [row for row in rows if row.get(layer.object_id) in wanted]
     if params.get("returnCountOnly") == "true":
         return 200, {"count": len(rows)}
+    if params.get("returnIdsOnly") == "true":
+        ids = [row[layer.object_id] for row in rows if row.get(layer.object_id) is not None]
+        return 200, {"objectIdFieldName": layer.object_id, "objectIds": sorted(ids)}
     out = params.get("outFields", "*")
     chosen = names if out.strip() == "*" else [name.strip() for name in out.split(",")]
     unknown = [name for name in chosen if name not in names]
@@ -243,6 +266,37 @@ def arcgis_answer(layer: ArcGISLayer, query: bool, params: dict[str, str]) -> tu
     if offset + size < len(ordered):
         body["exceededTransferLimit"] = True
     return 200, body
+
+
+def layer_metadata(layer: ArcGISLayer) -> dict[str, Any]:
+    edit = {"editFieldsInfo": {"editDateField": layer.edit_field}} if layer.edit_field else {}
+    newest = max((row.get(layer.edit_field) or 0 for row in layer.rows), default=0) if layer.edit_field else None
+    return {"id": 0, "name": "MPD_Public_Safety_Incidents", "type": "Feature Layer",
+            "objectIdField": layer.object_id, "maxRecordCount": layer.max_records,
+            "advancedQueryCapabilities": {"supportsPagination": True, "supportsOrderBy": True},
+            "editingInfo": {"lastEditDate": newest} if newest else {}, "fields": layer.fields, **edit}
+
+
+def arcgis_rows(layer: ArcGISLayer, where: str) -> list[dict[str, Any]] | None:
+    """The rows a conjunction of `1=1`, `f >= TIMESTAMP '...'` and `f > n` selects (None: cannot parse)."""
+    names = {f["name"] for f in layer.fields}
+    rows = layer.rows
+    for term in AND.split(where.replace("(", " ").replace(")", " ").strip()):
+        if term.strip() == "1=1":
+            continue
+        timed, above = ARCGIS_TIME.match(term), ARCGIS_ABOVE.match(term)
+        found = timed or above
+        if not found or found.group(1) not in names:
+            return None
+        if timed:
+            lower = datetime.strptime(timed.group(2), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+            bound, strict = int((lower - EPOCH).total_seconds() * 1000), False
+        else:
+            bound, strict = int(found.group(2)), True
+        name = found.group(1)
+        rows = [row for row in rows if row.get(name) is not None
+                and (row[name] > bound if strict else row[name] >= bound)]
+    return rows
 
 
 class FakeServer:
@@ -263,9 +317,10 @@ class FakeServer:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def add_socrata(self, dataset_id: str, rows: list[dict[str, Any]], columns: list[str]) -> str:
-        """Serve a SODA dataset; returns its resource URL."""
-        self.socrata[dataset_id] = SocrataDataset(list(columns), [dict(row) for row in rows])
+    def add_socrata(self, dataset_id: str, rows: list[dict[str, Any]], columns: list[str],
+                    types: dict[str, str] | None = None) -> str:
+        """Serve a SODA dataset (with `types`: dataTypeName by column for its metadata); returns its URL."""
+        self.socrata[dataset_id] = SocrataDataset(list(columns), [dict(row) for row in rows], types=dict(types or {}))
         return f"{self.url}/resource/{dataset_id}.json"
 
     def add_arcgis(self, rows: list[dict[str, Any]], fields: list[dict[str, Any]], *,
@@ -303,38 +358,56 @@ class FakeServer:
             target, kind, respond = self._route(path, params)
             token, agent = headers.get("X-App-Token"), headers.get("User-Agent")
             self.requests.append(SeenRequest(path, params, kind, token, agent))
-            later = []
+            later, kinds = [], set()
             for fault in self.faults.firing(kind):
-                if fault.kind in ("shift", "update", "rename") and target is not None:
+                if fault.kind in DATA_CHANGES and target is not None:
                     apply_change(target, fault)
                 else:
                     later.append(fault)
-            status, body = respond()
+                    kinds.add(fault.kind)
+            status, body = respond(skip="skip" in kinds)
+            if kind == "page" and target is not None:
+                status, body = (200, target.last_page) if "repeat" in kinds and target.last_page else (status, body)
+                target.last_page = body if status == 200 else target.last_page
         return status, body, later
 
     def _route(self, path: str, params: dict[str, str]) -> tuple[Any, str, Any]:
-        soda = re.fullmatch(r"/resource/([\w-]+)\.json", path)
+        soda = re.fullmatch(r"/(resource|api/views)/([\w-]+)\.json", path)
         if soda:
-            dataset = self.socrata.get(soda.group(1))
-            if dataset is None:
-                message = f"Dataset {soda.group(1)} not found"
-                return None, "page", lambda: soda_error(404, "not_found", message)
+            dataset = self.socrata.get(soda.group(2))
             select = params.get("$select", "")
-            kind = "count" if COUNT_SELECT.match(select) else "page" if ":*" in select else "probe"
-            return dataset, kind, lambda: soda_answer(dataset, params)
+            kind = "meta" if soda.group(1) != "resource" else "count" if COUNT_SELECT.match(select) \
+                else "page" if ":*" in select else "probe"
+            if dataset is None:
+                message = f"Dataset {soda.group(2)} not found"
+                return None, kind, lambda skip: soda_error(404, "not_found", message)
+            if kind == "meta":
+                return dataset, kind, lambda skip: (200, dataset.view())
+            return dataset, kind, lambda skip: soda_answer(dataset, skipped(params, skip, "$offset", "$limit"))
         layer_path = path.removesuffix("/query")
         layer = self.arcgis.get(layer_path)
         query = path.endswith("/query")
-        kind = "meta" if not query else "count" if params.get("returnCountOnly") == "true" else "page"
+        kind = "meta" if not query else "count" if params.get("returnCountOnly") == "true" \
+            else "ids" if params.get("returnIdsOnly") == "true" else "page"
         if layer is None:
-            return None, kind, lambda: arcgis_error(400, "Invalid URL", ["Invalid URL"])
-        return layer, kind, lambda: arcgis_answer(layer, query, params)
+            return None, kind, lambda skip: arcgis_error(400, "Invalid URL", ["Invalid URL"])
+        return layer, kind, lambda skip: arcgis_answer(
+            layer, query, skipped(params, skip, "resultOffset", "resultRecordCount", layer.max_records))
+
+
+def skipped(params: dict[str, str], skip: bool, offset: str, size: str, default: int = 1000) -> dict[str, str]:
+    """The parameters of the page after this one, when a `skip` fault fires."""
+    if not skip:
+        return params
+    return {**params, offset: str(int(params.get(offset, 0)) + int(params.get(size, default)))}
 
 
 def apply_change(target: SocrataDataset | ArcGISLayer, fault: Fault) -> None:
     options = fault.options
     if fault.kind == "shift":
         target.shift += options.get("rows", 1)
+    elif fault.kind == "delete":
+        target.delete(options.get("rows", 1))
     elif fault.kind == "update":
         target.update(options.get("row", 0), dict(options.get("changes", {})))
     else:

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 from ..config import Preset, RunParameters
-from .base import Source
+from .base import Pull, Source
+
+__all__ = ["Pull", "Source", "make_source"]
 
 
-def make_source(preset: Preset, params: RunParameters) -> Source:
+def make_source(preset: Preset, params: RunParameters, progress: bool = True) -> Source:
     """The source client for a preset, configured from the run parameters."""
     if preset.kind == "demo":
         from .demo import DemoSource
 
         return DemoSource(preset, rows=params.demo_rows, seed=params.demo_seed, day=params.demo_day)
-    http = {"retries": params.http_retries, "backoff_factor": params.http_backoff}
+    http = {"retries": params.http_retries, "backoff_factor": params.http_backoff, "progress": progress,
+            "timeout": (min(10.0, params.http_timeout), params.http_timeout)}
     if preset.kind == "socrata":
         from .socrata import SocrataSource
 

@@ -5,21 +5,45 @@ source), one Arrow table per page. Normalising to the canonical schema happens l
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterator, Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from ..config import Preset
+from .fields import SourceSchema
+
+
+@dataclass
+class Pull:
+    """The raw pages of one pull, each row once, and the server's count they were reconciled with."""
+
+    tables: list[pa.Table]
+    server_count: int | None
+    repairs: list[str] = field(default_factory=list)
 
 
 class Source(Protocol):
     """A publication of the incident data that can be pulled in pages."""
 
-    preset: Preset
+    @property
+    def preset(self) -> Preset:
+        """The preset with the field mapping the service supports (raw batches are read with it)."""
 
-    def pull(self, since: str | None) -> Iterator[pa.Table]:
-        """Raw pages of rows updated at or after `since` (an ISO UTC watermark), all rows if None."""
+    @property
+    def inspected(self) -> SourceSchema:
+        """The service's fields checked against the preset, read once, whatever the verdict."""
+
+    @property
+    def schema(self) -> SourceSchema:
+        """The service's fields checked against the preset, read once (SchemaDriftError if unusable)."""
+
+    def pull(self, since: str | None) -> Pull:
+        """Rows updated at or after `since` (an ISO UTC watermark), all rows if None, reconciled."""
+
+    def sample(self) -> dict[str, Any] | None:
+        """One row as the service sends it (None if it holds none)."""
 
     def count(self, since: str | None) -> int | None:
         """The server's own count of the rows `pull(since)` returns, or None if it cannot say."""

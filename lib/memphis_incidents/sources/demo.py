@@ -13,14 +13,15 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..config import Preset
-from .base import iso_utc, parse_watermark
+from .base import Pull, iso_utc, parse_watermark
+from .fields import Incremental, SourceSchema, check_mapping
 
 DEMO_ANCHOR = date(2026, 11, 20)
 SPAN_START = date(2020, 1, 1)
@@ -35,20 +36,20 @@ RAW_SCHEMA = pa.schema([
     ("Offense_Datetime", pa.int64()),
     ("Reported_Datetime", pa.int64()),
     ("Agency_Crime_Type", pa.string()),
-    ("UCR_Code", pa.string()),
+    ("UCR_Incident_Code", pa.string()),
     ("UCR_Category", pa.string()),
     ("UCR_Description", pa.string()),
     ("NIBRS_Offense_Group", pa.string()),
     ("NIBRS_Group", pa.string()),
     ("Street_Address", pa.string()),
     ("City", pa.string()),
-    ("Zip_Code", pa.string()),
+    ("ZIP_Code", pa.string()),
     ("Precinct", pa.string()),
     ("Latitude", pa.float64()),
     ("Longitude", pa.float64()),
     ("EditDate", pa.int64()),
 ])
-OFFENSE_FIELDS = ("Agency_Crime_Type", "UCR_Code", "UCR_Description", "NIBRS_Offense_Group", "NIBRS_Group")
+OFFENSE_FIELDS = ("Agency_Crime_Type", "UCR_Incident_Code", "UCR_Description", "NIBRS_Offense_Group", "NIBRS_Group")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MINUTE_MS = 60_000
@@ -280,7 +281,7 @@ def offense_types() -> pa.Table:
                 share = description["weight"] / description_total * weight / agency_total
                 types.append({
                     "Agency_Crime_Type": agency,
-                    "UCR_Code": description["ucr_code"],
+                    "UCR_Incident_Code": description["ucr_code"],
                     "UCR_Category": offense["category"],
                     "UCR_Description": description["description"],
                     "NIBRS_Offense_Group": offense["crime_against"],
@@ -445,7 +446,7 @@ def place_fields(rng: np.random.Generator, n: int) -> dict[str, pa.Array]:
     return {
         "Street_Address": where.addresses.take(address * len(BLOCK_SHIFTS) + block),
         "City": cities(rng, n),
-        "Zip_Code": dirty_zips(rng, where.zips.take(zip_code)),
+        "ZIP_Code": dirty_zips(rng, where.zips.take(zip_code)),
         "Precinct": precinct_labels(rng, area),
         "Latitude": latitude,
         "Longitude": longitude,
@@ -586,11 +587,26 @@ class DemoSource:
         edited = self.snapshot[UPDATED_FIELD]
         return self.snapshot.filter(pc.greater_equal(edited, epoch_ms(parse_watermark(since))))
 
-    def pull(self, since: str | None) -> Iterator[pa.Table]:
+    @property
+    def inspected(self) -> SourceSchema:
+        """The imaginary layer has every field the ArcGIS preset maps, and an edit date."""
+        fields = RAW_SCHEMA.names
+        mode = Incremental("edit date", UPDATED_FIELD, f"the demo layer's edit date {UPDATED_FIELD}")
+        return SourceSchema(tuple(check_mapping(self.preset, dict.fromkeys(fields), {})), mode,
+                            "the demo generator's raw schema", tuple(fields))
+
+    @property
+    def schema(self) -> SourceSchema:
+        return self.inspected
+
+    def sample(self) -> dict[str, Any] | None:
+        return self.snapshot.slice(0, 1).to_pylist()[0] if self.snapshot.num_rows else None
+
+    def pull(self, since: str | None) -> Pull:
         """Pages of at most PAGE_ROWS rows, exact duplicates included, as a server would send them."""
         table = self.rows_since(since)
-        for start in range(0, table.num_rows, PAGE_ROWS):
-            yield table.slice(start, PAGE_ROWS)
+        pages = [table.slice(start, PAGE_ROWS) for start in range(0, table.num_rows, PAGE_ROWS)]
+        return Pull(pages, table.num_rows)
 
     def count(self, since: str | None) -> int:
         return self.rows_since(since).num_rows

@@ -22,7 +22,7 @@ from urllib3.util.retry import Retry
 
 from .. import __version__
 from ..config import PRESETS_ENV, Preset, load_preset, preset_names
-from ..errors import SchemaDriftError, SourceError, SourceUnreachable
+from ..errors import DatasetNotFound, MalformedResponse, SchemaDriftError, SourceError, SourceUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ class JsonClient:
         self.access_hint = access_hint
         self.throttle_hint = throttle_hint
         self.timeout = timeout
+        self.read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout
         self.tries = retries + 1
         self.backoff_factor = backoff_factor
         self.session = make_session(retries, backoff_factor, headers)
@@ -103,7 +104,7 @@ class JsonClient:
         try:
             return self._get_once(url, params, valid)
         except MalformedPage as problem:
-            raise SourceError(
+            raise MalformedResponse(
                 f"{self.preset.name}: malformed page from {place(url)} on all {MALFORMED_RETRIES + 1} "
                 f"tries ({problem}); the source may be mid-update or a proxy is cutting responses. "
                 "Re-run later."
@@ -115,10 +116,12 @@ class JsonClient:
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
             raise MalformedPage("the body was cut off or garbled") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
+            reason = failure_reason(exc)
+            waited = f"; waited {self.read_timeout:g} s each: raise -p http_timeout for a slow service" \
+                if reason == "timed out" else ""
             raise SourceUnreachable(
-                f"{self.preset.name}: cannot reach {urlsplit(url).netloc} ({failure_reason(exc)} on all "
-                f"{self.tries} tries). Check the network (proxy, VPN, firewall) and that the service is "
-                "up, then re-run."
+                f"{self.preset.name}: cannot reach {urlsplit(url).netloc} ({reason} on all {self.tries} tries"
+                f"{waited}). Check the network (proxy, VPN, firewall) and that the service is up, then re-run."
             ) from None
         except requests.RequestException as exc:
             raise SourceError(
@@ -178,10 +181,10 @@ class JsonClient:
             return MalformedPage(f"server error {code}: {short(text)}")
         return SourceError(f"{self.preset.name}: {place(url)} answered with error {code}: {short(text)}")
 
-    def _retired(self, where: str) -> SourceError:
+    def _retired(self, where: str) -> DatasetNotFound:
         others = "; ".join(f"{name} ({load_preset(name).title})" for name in preset_names()
                            if name != self.preset.name)
-        return SourceError(
+        return DatasetNotFound(
             f"{self.preset.name}: {where} was not found (404): the dataset is retired or its id is wrong. "
             f"Check the preset's url (or the base_url parameter), or use another source: {others}."
         )
