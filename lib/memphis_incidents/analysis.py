@@ -502,6 +502,11 @@ def figure_hexbin_map(geo_grid: pd.DataFrame, gridsize: int = 50) -> Figure:
     inside = geo_grid[geo_grid["latitude"].between(lat0, lat1) & geo_grid["longitude"].between(lon0, lon1)]
     fig = Figure(figsize=(10, 6.6), layout="constrained")
     ax = fig.subplots()
+    if inside.empty:  # a publication without coordinates (or none usable): say so, draw no map
+        ax.text(0.5, 0.5, "No offense row in this data has usable coordinates: no map.", ha="center",
+                va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
     hexes = ax.hexbin(inside["longitude"], inside["latitude"], C=inside["offense_rows"],
                       reduce_C_function=np.sum, gridsize=gridsize, extent=(lon0, lon1, lat0, lat1),
                       cmap=SEQUENTIAL, bins="log", mincnt=1, linewidths=0.2)

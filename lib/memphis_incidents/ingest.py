@@ -115,3 +115,24 @@ def run_ingest(params: RunParameters, backends: Backends, now: datetime | None =
 def source_warnings(batch: dict[str, Any]) -> list[str]:
     """What a batch's source lacked or spelled differently, and what its pull mended."""
     return [*batch.get("source_warnings", []), *batch.get("repairs", [])]
+
+
+def pull_summary(batch: dict[str, Any]) -> str:
+    """Markdown for the ingest notebook: how this pull was made, and every warning about the source."""
+    lines = [f"**Pull:** {batch.get('mode_reason') or batch.get('mode')}."]
+    lines += [f"- **Warning:** {warning}." for warning in source_warnings(batch)]
+    return "\n".join(lines)
+
+
+def source_notes_markdown(notes: list[str]) -> str:
+    """The report's data-quality line about the source itself."""
+    if not notes:
+        return "The source published every field the preset maps, and the last pull needed no repair."
+    return "**About the source** (as of the last pull):\n\n" + "\n".join(f"- {note[:1].upper()}{note[1:]}." for note in notes)
+
+
+def latest_source_notes(backends: Backends) -> list[str]:
+    """The warnings of the newest loaded batch: what the report's data-quality section says."""
+    loaded = backends.state.loaded_batches
+    meta = backends.lake.batch_meta(loaded[-1]) if loaded else None
+    return source_warnings(meta or {})
