@@ -4,6 +4,7 @@ stop the run, incremental modes read from the metadata, paging that mends itself
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -294,3 +295,16 @@ def test_check_source_fails_with_exit_7_for_a_drifted_and_a_retired_source(tmp_p
     assert "A run would FAIL: the source cannot give category (UCR_Category)" in text
     code, text = check(tmp_path, capsys, "memphis-legacy", server.url + "/resource/ybsi-jur4.json")
     assert code == ExitCode.SOURCE_ERROR and "was not found (404): the dataset is retired" in text
+
+
+@pytest.mark.slow
+def test_a_whole_run_on_the_faithful_layer_reports_its_missing_fields(tmp_path, server):
+    url = faithful_url(server, 400)
+    code = main(["--source", "memphis-arcgis", "-p", "base_url", url, "-p", "http_retries", "0", "--run-id", "live",
+                 "-p", "data_dir", str(tmp_path / "data"), "--reports-dir", str(tmp_path / "reports")], REPO)
+    assert code == 0
+    doc = json.loads((tmp_path / "reports" / "live" / "run.json").read_text())
+    assert doc["source_warnings"][0] == "the source has no Reported_Datetime field: reported_ts is empty"
+    assert doc["batch"]["incremental"]["mode"] == "overlap window" and doc["rows"]["loaded"] == 400
+    report = (tmp_path / "reports" / "live" / "report.html").read_text()
+    assert "The source has no Agency_Crime_Type field: agency_crime_type is empty." in report
