@@ -216,7 +216,8 @@ class ArcGISSource(RemoteSource):
         fetched = [self.page(self.by_ids(missing[start:start + IDS_PER_REQUEST]))
                    for start in range(0, len(missing), IDS_PER_REQUEST)]
         gone = received - listed - {None}
-        kept = [table.filter(pc.invert(pc.is_in(table.column(self.object_id), pa.array(sorted(gone)))))
+        kept = [table.filter(pc.invert(pc.is_in(table.column(self.object_id),
+                                                pa.array(sorted(gone)).cast(table.schema.field(self.object_id).type))))
                 for table in tables] if gone else tables
         repairs = [f"the server counted {expected} rows, the pages brought {rows_in(tables)}: "
                    f"{len(missing)} missing rows fetched by id"]
