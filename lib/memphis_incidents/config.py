@@ -31,6 +31,7 @@ CANONICAL_SOURCE_FIELDS = (
     "category", "description", "nibrs_crime_against", "nibrs_group", "address", "city", "zip",
     "precinct", "latitude", "longitude", "source_updated_ts",
 )
+OPTIONAL_PRESET_KEYS = {"precincts_url"}
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -60,6 +61,7 @@ class RunParameters:
     http_backoff: float = 1.0
     http_timeout: float = 60.0
     reconcile_days: int = 7
+    precincts_url: str = ""
     spark_master: str = "local[*]"
     spark_remote: str = ""
 
@@ -141,6 +143,7 @@ class Preset:
     updated_field: str
     omissions: str
     fields: Mapping[str, str] = field(default_factory=dict)
+    precincts_url: str = ""  # an ArcGIS layer of precinct polygons for the map ("" = none)
 
     @property
     def is_synthetic(self) -> bool:
@@ -181,9 +184,10 @@ def load_preset(name: str, base_url: str = "") -> Preset:
     if not_text:
         raise ConfigError(f"preset {name!r}: {', '.join(not_text)} must be text")
     keys = {f.name for f in dataclasses.fields(Preset)} - {"name", "fields"}
-    if set(raw) != keys:
+    required = keys - OPTIONAL_PRESET_KEYS
+    if not required <= set(raw) <= keys:
         raise ConfigError(f"preset {name!r}: unknown key(s) {', '.join(sorted(set(raw) - keys)) or 'none'}, "
-                          f"missing key(s) {', '.join(sorted(keys - set(raw))) or 'none'}")
+                          f"missing key(s) {', '.join(sorted(required - set(raw))) or 'none'}")
     missing = [f for f in REQUIRED_FIELDS if f not in mapping]
     unknown = [f for f in mapping if f not in CANONICAL_SOURCE_FIELDS]
     if missing or unknown:

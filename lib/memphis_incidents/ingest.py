@@ -8,8 +8,9 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 
-from .config import RunParameters, load_preset
-from .errors import ReconciliationError
+from .config import Preset, RunParameters, load_preset
+from .errors import ReconciliationError, SourceError
+from .precincts import fetch_outlines, load_outlines, save_outlines, synthetic_outlines
 from .profiles import Backends
 from .runlog import new_run_id
 from .sources import Pull, make_source
@@ -109,7 +110,29 @@ def run_ingest(params: RunParameters, backends: Backends, now: datetime | None =
         "server_count": pulled.server_count,
         "pull_seconds": round(time.perf_counter() - started, 3),
     }
+    meta["source_warnings"] += refreshed_outlines(preset, params, backends, ingested_at)
     return backends.lake.write_batch(run_id, with_ingest_metadata(table, run_id, ingested_at), meta)
+
+
+def refreshed_outlines(preset: Preset, params: RunParameters, backends: Backends, now: datetime) -> list[str]:
+    """Store the precinct outlines the map draws: synthetic for the demo, else from `precincts_url` (the
+    run parameter, or the preset's unless base_url points the run elsewhere). A failure keeps the
+    outlines stored before and returns a warning: it never fails the run."""
+    if preset.is_synthetic:
+        save_outlines(backends.lake.storage, synthetic_outlines(now))
+        return []
+    url = params.precincts_url or ("" if params.base_url else preset.precincts_url)
+    if not url:
+        return []
+    try:
+        outlines = fetch_outlines(url, (min(10.0, params.http_timeout), params.http_timeout),
+                                  params.http_retries, now)
+    except (SourceError, ValueError) as problem:
+        kept = load_outlines(backends.lake.storage)
+        since = f"those retrieved {kept.retrieved_at}" if kept else "none"
+        return [f"precinct outlines could not be refreshed ({problem}): the map uses {since}"]
+    save_outlines(backends.lake.storage, outlines)
+    return []
 
 
 def source_warnings(batch: dict[str, Any]) -> list[str]:

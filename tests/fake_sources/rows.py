@@ -139,3 +139,15 @@ def faithful_arcgis_layer(count: int | None = None) -> tuple[list[dict[str, Any]
     rows = [{**{k: v for k, v in row.items() if k not in UNSEEN_ARCGIS},
              "Full_Address": f"{row['Street_Address']}, MEMPHIS, TN"} for row in arcgis_attributes(preset, count)]
     return rows, fields
+
+
+def station_areas_layer() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A precinct-polygon layer like MPD_Station_Areas (name field `prct_code`), with the demo's
+    synthetic outlines as its polygons."""
+    from memphis_incidents.precincts import synthetic_outlines
+
+    outlines = synthetic_outlines()
+    fields = [{"name": "OBJECTID", "type": "esriFieldTypeOID"}, {"name": "prct_code", "type": "esriFieldTypeString"}]
+    rows = [{"OBJECTID": n + 1, "prct_code": name.title(), "__geometry__": {"rings": rings}}
+            for n, (name, rings) in enumerate(zip(outlines.names, outlines.rings))]
+    return rows, fields

@@ -7,6 +7,7 @@ SODA 2.1 at `/resource/<id>.json`: `$select` (`:*,*`, a field list, `count(*)`),
 (`columns[].fieldName` and `dataTypeName`, `rowsUpdatedAt`).
 ArcGIS FeatureServer at `/arcgis/rest/services/<name>/FeatureServer/0`: `?f=json` layer metadata with
 its fields, object-id field, edit-date field (if any) and maxRecordCount, and `/query` with `where`
+(rows may carry a geometry, sent with `returnGeometry=true`)
 (a conjunction of `1=1`, `<field> >= TIMESTAMP '...'` and `<field> > <number>`), `objectIds`,
 `outFields`, `orderByFields`, `resultOffset`/`resultRecordCount`/`exceededTransferLimit`,
 `returnCountOnly`, `returnIdsOnly`; errors come inside HTTP 200 bodies.
@@ -48,6 +49,7 @@ DATA_CHANGES = ("shift", "update", "rename", "delete")
 SOCRATA_TYPES = {"offense_ts": "calendar_date", "reported_ts": "calendar_date", "latitude": "number",
                  "longitude": "number"}
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+GEOMETRY = "__geometry__"  # a row's geometry (not an attribute), sent with returnGeometry=true
 
 
 @dataclass
@@ -262,10 +264,16 @@ def arcgis_answer(layer: ArcGISLayer, query: bool, params: dict[str, str]) -> tu
     size = min(int(params.get("resultRecordCount", layer.max_records)), layer.max_records)
     page = ordered[offset : offset + size]
     body = {"objectIdFieldName": layer.object_id, "fields": [f for f in layer.fields if f["name"] in chosen],
-            "features": [{"attributes": {name: row.get(name) for name in chosen}} for row in page]}
+            "features": [feature(row, chosen, params.get("returnGeometry") == "true") for row in page]}
     if offset + size < len(ordered):
         body["exceededTransferLimit"] = True
     return 200, body
+
+
+def feature(row: dict[str, Any], chosen: list[str], geometry: bool) -> dict[str, Any]:
+    """A feature: the chosen attributes, and the row's `GEOMETRY` when asked for."""
+    shape = {"geometry": row[GEOMETRY]} if geometry and GEOMETRY in row else {}
+    return {"attributes": {name: row.get(name) for name in chosen}, **shape}
 
 
 def layer_metadata(layer: ArcGISLayer) -> dict[str, Any]:
