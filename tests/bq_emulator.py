@@ -6,16 +6,16 @@ reach the project's venv. Tests talk to it over HTTP with the project's google-c
 It reads `gs://bucket/key` from `<gcs_root>/bucket/key`: point it at the folder a file-backed
 gcp-storage-emulator keeps its objects in, and load jobs read what the lake wrote.
 
-Every workaround for a gap of the emulator lives in this file, each naming the gap it covers:
-`LAUNCHER` (start-up downloads an extension) and `EmulatorClient.query` (query parameters are not
-bound inside multi-statement scripts). Nothing else in the project knows it talks to an emulator,
-except that it sends no credentials (gcp.adc_clients) and hands `incidents` to Spark as Arrow.
+Every workaround for a gap of the emulator lives in this file, naming the gap it covers; one is
+left: `LAUNCHER` (its start-up downloads a DuckDB extension). The project's SQL needs none: it
+names tables in full (scripts with a default dataset fail here), replaces its temp table (temp
+tables outlive their script here), binds parameters only in single statements (not bound inside
+scripts here) and reads version tokens from rows (`lastModifiedTime` never moves here).
 """
 from __future__ import annotations
 
 import copy
 import os
-import re
 import subprocess
 import time
 import urllib.request
@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-import sqlglot
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
@@ -93,11 +92,6 @@ class BigQueryEmulator:
             self.process.kill()
 
 
-def literal(value: Any) -> str:
-    """A BigQuery string literal."""
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 class EmulatorClient:
     """A bigquery.Client on the emulator that records calls as the DuckDB stand-in does, so a test
     asserts the same things against both; everything else passes through to the real client."""
@@ -131,14 +125,7 @@ class EmulatorClient:
         return self.client.load_table_from_file(file_obj, destination, job_config=job_config)
 
     def query(self, sql: str, job_config: bigquery.QueryJobConfig | None = None) -> Any:
-        """Gap: inside a multi-statement script the emulator binds no query parameters ("Values
-        were not provided"), so a script's parameters are written into it as literals."""
         self.calls.append(("query", sql, job_config))
-        params = job_config.query_parameters if job_config else []
-        if params and len(sqlglot.parse(sql, read="bigquery")) > 1:
-            for param in params:
-                sql = re.sub(rf"@{param.name}\b", literal(param.value), sql)
-            job_config = bigquery.QueryJobConfig(default_dataset=job_config.default_dataset)
         return self.client.query(sql, job_config=job_config)
 
     def queries(self) -> list[str]:

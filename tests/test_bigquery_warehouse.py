@@ -14,8 +14,10 @@ import copy
 import hashlib
 import io
 from dataclasses import replace
+from datetime import date
 
 import duckdb
+import pandas_gbq
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -254,10 +256,12 @@ def test_an_incremental_batch_never_deletes_rows_absent_from_it():
     assert "k.present" not in create and "OR FALSE" in create
 
 
-def test_the_quarantine_script_replaces_one_batch_by_parameter():
-    statements = sqlglot.parse(bq.quarantine_script(table_id("quarantine"), "s"), read="bigquery")
-    assert [type(s).__name__ for s in statements] == ["Transaction", "Delete", "Insert", "Commit"]
-    assert statements[1].args["where"].sql("bigquery") == "WHERE batch_id = @batch_id"
+def test_the_quarantine_merge_replaces_one_batch_by_parameter():
+    statements = sqlglot.parse(bq.quarantine_sql(table_id("quarantine"), "s"), read="bigquery")
+    assert [type(s).__name__ for s in statements] == ["Merge"]
+    whens = [w.sql("bigquery") for w in statements[0].args["whens"].expressions]
+    assert whens[0] == "WHEN NOT MATCHED BY SOURCE AND t.batch_id = @batch_id THEN DELETE"
+    assert whens[1].startswith("WHEN NOT MATCHED THEN INSERT")
 
 
 # ---- same table as the embedded profile ------------------------------------------------------------
@@ -369,3 +373,47 @@ def test_spark_reads_the_table_with_the_connector_package(warehouse, client, arc
         "table": table_id("incidents"), "parentProject": PROJECT}
     with pytest.raises(PipelineError, match="run the warehouse load first"):
         warehouse.spark_incidents(spark=None)
+
+
+def test_version_tokens_stay_when_nothing_changes(warehouse, arcgis_rows, arcgis_preset):
+    batch = staged(arcgis_rows, arcgis_preset)
+    rejected = pa.table({"batch_id": ["b1"], "row_id": ["9"], "reason": ["offense_date_in_future"],
+                         "raw_json": ["{}"]}, schema=QUARANTINE_SCHEMA)
+    warehouse.upsert(batch)
+    warehouse.write_quarantine("b1", rejected)
+    warehouse.save_marts({"summary": pa.table({"offense_rows": [3]})})
+    tokens = {part: warehouse.version_token(part) for part in ("incidents", "quarantine", "marts")}
+    assert all(tokens.values())
+    warehouse.upsert(batch)
+    warehouse.write_quarantine("b1", rejected)
+    warehouse.save_marts({"summary": pa.table({"offense_rows": [3]})})
+    assert {part: warehouse.version_token(part) for part in tokens} == tokens
+    warehouse.write_quarantine("b2", rejected.set_column(0, "batch_id", pa.array(["b2"])))
+    assert warehouse.version_token("quarantine") != tokens["quarantine"]
+
+
+# ---- the BigQuery emulator only: what it keeps and what pandas-gbq reads ------------------------
+def test_the_emulator_keeps_month_partitions_clustering_and_the_source_label(bq_client, lake, arcgis_rows,
+                                                                             arcgis_preset):
+    bq.BigQueryWarehouse(bq_client, PROJECT, DATASET, lake, "memphis-arcgis").upsert(staged(arcgis_rows, arcgis_preset))
+    table = bq_client.get_table(table_id("incidents"))
+    assert (table.time_partitioning.type_, table.time_partitioning.field) == ("MONTH", "offense_month")
+    assert table.clustering_fields == ["category"]
+    assert table.labels == {"source": "memphis-arcgis"}
+    assert [(f.name, f.field_type) for f in table.schema] == [
+        (f.name, f.field_type) for f in bq.bigquery_schema(CANONICAL_SCHEMA)]
+    partitions = bq_client.query(f"SELECT partition_id, total_rows FROM `{PROJECT}.{DATASET}.INFORMATION_SCHEMA.PARTITIONS` "
+                                 "WHERE table_name = 'incidents'").result().to_arrow().to_pylist()
+    assert partitions == [{"partition_id": "202401", "total_rows": 3}]
+
+
+def test_pandas_gbq_reads_the_marts_back(bq_client, lake):
+    warehouse = bq.BigQueryWarehouse(bq_client, PROJECT, DATASET, lake, "memphis-arcgis")
+    months = [date(2024, 3, 1), date(2024, 1, 1), date(2024, 2, 1)]
+    warehouse.save_marts({"monthly_totals": pa.table({"offense_month": pa.array(months, pa.date32()),
+                                                      "offense_rows": [30, 10, 20]})})
+    frame = pandas_gbq.read_gbq(f"SELECT * FROM `{table_id('mart_monthly_totals')}` ORDER BY mart_row",
+                                project_id=PROJECT, bigquery_client=bq_client.client, progress_bar_type=None)
+    assert list(frame.columns) == ["offense_month", "offense_rows", "mart_row"]
+    assert [value.date() if hasattr(value, "date") else value for value in frame["offense_month"]] == months
+    assert frame["offense_rows"].tolist() == [30, 10, 20]

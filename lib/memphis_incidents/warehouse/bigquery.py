@@ -195,12 +195,17 @@ def version_sql(tables: dict[str, str]) -> str:
         for name, table_id in tables.items())
 
 
-def quarantine_script(quarantine: str, rejected: str) -> str:
-    """Replace one batch's quarantined rows (parameter @batch_id) in one transaction."""
-    columns = ", ".join(QUARANTINE_SCHEMA.names)
-    return (f"BEGIN TRANSACTION;\nDELETE FROM `{quarantine}` WHERE batch_id = @batch_id;\n"
-            f"INSERT INTO `{quarantine}` ({columns})\nSELECT {columns} FROM `{rejected}`;\n"
-            "COMMIT TRANSACTION;\n")
+def quarantine_sql(quarantine: str, rejected: str) -> str:
+    """Replace one batch's quarantined rows (parameter @batch_id) with the staged ones.
+
+    One MERGE, so atomic without a script: a query parameter is bound in a single statement by
+    every engine, while an emulator leaves parameters inside scripts unbound.
+    """
+    columns = QUARANTINE_SCHEMA.names
+    return (f"MERGE `{quarantine}` AS t\nUSING `{rejected}` AS s\nON FALSE\n"
+            "WHEN NOT MATCHED BY SOURCE AND t.batch_id = @batch_id THEN DELETE\n"
+            f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)})\n"
+            f"  VALUES ({', '.join(f's.{c}' for c in columns)})")
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -386,7 +391,7 @@ class BigQueryWarehouse:
         """Keep a batch's rejected rows (replaced whole if the batch is loaded again)."""
         self.client.create_table(quarantine_table(self.table_id(QUARANTINE)), exists_ok=True)
         staged = self._stage(STAGED_REJECTED, rejected.cast(QUARANTINE_SCHEMA), new_run_id())
-        self._execute(quarantine_script(self.table_id(QUARANTINE), staged), batch_id=batch_id)
+        self._execute(quarantine_sql(self.table_id(QUARANTINE), staged), batch_id=batch_id)
         self._drop(staged)
         return self.table_id(QUARANTINE)
 
