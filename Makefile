@@ -12,7 +12,7 @@ BQEMU_VENV ?= .venv-bqemu
 BQEMU_STAMP := $(BQEMU_VENV)/.installed
 BQEMU_PACKAGES := bqemulator==1.4.0 numpy
 
-.PHONY: help install bqemu demo test lab nightly bench java-check clean
+.PHONY: help install bqemu demo demo-gcp test lab nightly bench java-check clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -44,6 +44,10 @@ demo: install java-check  ## run the whole pipeline on the offline demo source; 
 
 test: install bqemu java-check  ## run the test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+DEMO_GCP_ARGS ?=
+demo-gcp: install bqemu java-check  ## the GCP profile offline: GCS and BigQuery emulators, Spark Connect, on 127.0.0.1
+	$(PY) -m tests.demo_gcp $(DEMO_GCP_ARGS)
 
 LAB_ARGS ?=
 lab: install  ## JupyterLab on the notebooks, with the project's kernel (LAB_ARGS=--allow-root as root)
