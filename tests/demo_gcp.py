@@ -53,9 +53,10 @@ class DemoResult:
 
 
 @contextmanager
-def emulators(folder: Path) -> Iterator[dict[str, str]]:
+def emulators(folder: Path) -> Iterator[tuple[dict[str, str], str]]:
     """GCS and BigQuery emulators and a Spark Connect server on 127.0.0.1, with the bucket and
-    the dataset made; yields the environment that points the GCP profile at them."""
+    the dataset made; yields the environment that points the GCP profile at the emulators, and
+    the Spark Connect URL."""
     with ExitStack() as stack:
         gcs_port = free_port()
         gcs = create_server("127.0.0.1", gcs_port, in_memory=False, default_bucket=BUCKET,
@@ -71,8 +72,7 @@ def emulators(folder: Path) -> Iterator[dict[str, str]]:
         yield {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{gcs_port}",
                "BIGQUERY_EMULATOR_HOST": bigquery_server.endpoint,
                "MEMPHIS_GCP_PROJECT": PROJECT, "MEMPHIS_GCP_BUCKET": BUCKET, "MEMPHIS_GCP_DATASET": DATASET,
-               "MEMPHIS_GCP_LOCATION": "US", "MEMPHIS_GCP_PREFIX": "lake",
-               "SPARK_REMOTE_URL": spark.wait_ready()}
+               "MEMPHIS_GCP_LOCATION": "US", "MEMPHIS_GCP_PREFIX": "lake"}, spark.wait_ready()
 
 
 def run_pipeline(args: list[str], env: dict[str, str]) -> int:
@@ -107,11 +107,10 @@ def demo(folder: Path, rows: int) -> DemoResult:
     folder.mkdir(parents=True)
     common = ["--source", "demo", "-p", "demo_rows", str(rows)]
     seconds = {}
-    with emulators(folder) as emulated:
-        env = {**os.environ, **emulated}
+    with emulators(folder) as (emulated, spark_url):
         started = time.monotonic()
-        gcp_code = run_pipeline([*common, "--profile", "gcp", "-p", "spark_remote", emulated["SPARK_REMOTE_URL"],
-                                 "--reports-dir", str(folder / "reports-gcp")], env)
+        gcp_code = run_pipeline([*common, "--profile", "gcp", "-p", "spark_remote", spark_url,
+                                 "--reports-dir", str(folder / "reports-gcp")], {**os.environ, **emulated})
         seconds["gcp"] = round(time.monotonic() - started, 1)
         started = time.monotonic()
         embedded_code = run_pipeline([*common, "-p", "data_dir", str(folder / "embedded"),

@@ -298,7 +298,7 @@ class BigQueryWarehouse:
 
         Read from the rows, not from table metadata, so it moves exactly when the content does
         (a no-op MERGE leaves it) on any engine. `incidents` is fingerprinted by its row_hash
-        column (each row's content, row id included), so the query reads two columns only.
+        column (each row's content, row id included), so that query reads one column only.
         """
         from ..spark_jobs import MARTS
 
