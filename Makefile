@@ -5,8 +5,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_ARGS ?=
+# The BigQuery emulator runs from a venv of its own: it pins sqlglot and protobuf versions of its
+# own and adds google-cloud-bigquery-storage, none of which may change the project's venv.
+# numpy: its DuckDB UDFs need it, and it does not declare it.
+BQEMU_VENV ?= .venv-bqemu
+BQEMU_STAMP := $(BQEMU_VENV)/.installed
+BQEMU_PACKAGES := bqemulator==1.4.0 numpy
 
-.PHONY: help install demo test lab nightly bench java-check clean
+.PHONY: help install bqemu demo demo-gcp test lab nightly bench java-check clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -22,14 +28,26 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install the project with its test tools
 
+$(BQEMU_STAMP):
+	$(PYTHON) -m venv $(BQEMU_VENV)
+	$(BQEMU_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BQEMU_VENV)/bin/python -m pip install --quiet $(BQEMU_PACKAGES)
+	@touch $@
+
+bqemu: $(BQEMU_STAMP)  ## create .venv-bqemu with the BigQuery emulator (tests and demo-gcp start it)
+
 java-check:
 	@java -version >/dev/null 2>&1 || { echo "Java 17 is needed for Spark: 'sudo apt-get install openjdk-17-jre-headless', 'brew install openjdk@17' or use environment.yml (conda)"; exit 1; }
 
 demo: install java-check  ## run the whole pipeline on the offline demo source; prints the report path
 	$(PY) run_pipeline.py $(RUN_ARGS)
 
-test: install java-check  ## run the test suite
+test: install bqemu java-check  ## run the test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+DEMO_GCP_ARGS ?=
+demo-gcp: install bqemu java-check  ## the GCP profile offline: GCS and BigQuery emulators, Spark Connect, on 127.0.0.1
+	$(PY) -m tests.demo_gcp $(DEMO_GCP_ARGS)
 
 LAB_ARGS ?=
 lab: install  ## JupyterLab on the notebooks, with the project's kernel (LAB_ARGS=--allow-root as root)

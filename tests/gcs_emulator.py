@@ -7,6 +7,7 @@ Every test gets an empty bucket and a real google-cloud-storage client pointed a
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -23,11 +24,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def gcs_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's emulator keeps objects (`.cloudstorage/<bucket>/<name>`): on disk, so
+    that the BigQuery emulator's load jobs read the same gs:// objects (tests/bq_emulator.py)."""
+    folder = tmp_path_factory.getbasetemp() / "gcs-emulator"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
-def gcs_server() -> Iterator[tuple[Server, str]]:
+def gcs_server(tmp_path_factory) -> Iterator[tuple[Server, str]]:
     """The emulator and its endpoint, for the whole test session."""
     port = free_port()
-    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET)
+    server = create_server("127.0.0.1", port, in_memory=False, default_bucket=BUCKET,
+                           data_dir=str(gcs_data_dir(tmp_path_factory)))
     server.start()
     yield server, f"http://127.0.0.1:{port}"
     server.stop()

@@ -1,9 +1,12 @@
-"""The BigQuery warehouse at its boundary: the exact tables, load jobs and SQL it sends.
+"""The BigQuery warehouse: the exact tables, load jobs and SQL it sends, and what they do.
 
-BigQuery has no emulator, so the client is the one thing faked: `DuckDBBigQuery` records every call
-and carries it out on DuckDB (load jobs read the Parquet from the GCS emulator, SQL is parsed with
-sqlglot's BigQuery dialect and run as DuckDB SQL). The same batches then go through the embedded
-warehouse, and both profiles must end with the same table and the same counts.
+Every test that uses `client` runs twice: against `DuckDBBigQuery`, a stand-in that records every
+call and carries it out on DuckDB (load jobs read the Parquet from the GCS emulator, SQL is parsed
+with sqlglot's BigQuery dialect and run as DuckDB SQL), and against the BigQuery emulator
+(tests/bq_emulator.py) through the real google-cloud-bigquery client, which records the same calls.
+The same batches then go through the embedded warehouse, and both profiles must end with the same
+table and the same counts. The SQL-shape tests check what no emulator judges (statement shapes,
+partition and cluster definitions, labels).
 """
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ import copy
 import hashlib
 import io
 from dataclasses import replace
+from datetime import date
 
 import duckdb
+import pandas_gbq
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -32,6 +37,7 @@ from memphis_incidents.schema import CANONICAL_SCHEMA, canonical_incidents, to_a
 from memphis_incidents.sources.demo import publication_time
 from memphis_incidents.warehouse import bigquery as bq
 from memphis_incidents.warehouse.local import LocalWarehouse
+from tests.bq_emulator import bq_client, bq_emulator  # noqa: F401 - fixtures
 from tests.conftest import epoch_ms
 from tests.gcs_emulator import BUCKET, gcs_bucket, gcs_server  # noqa: F401 - fixtures
 
@@ -78,11 +84,6 @@ class DuckDBBigQuery:
         self.db.execute(f"SET TimeZone = 'UTC'; ATTACH ':memory:' AS \"{PROJECT}\"; "
                         f"CREATE SCHEMA \"{PROJECT}\".{DATASET}")
         self.db.create_function("farm_fingerprint", farm_fingerprint, ["VARCHAR"], "BIGINT")
-        self.clock = 1_700_000_000_000  # lastModifiedTime of a table, in ms; ticks on every change
-
-    def _touch(self, table_id: str) -> None:
-        self.clock += 1
-        self.tables[table_id]._properties["lastModifiedTime"] = str(self.clock)
 
     def _job(self, rows: pa.Table | None = None) -> FakeJob:
         return FakeJob(f"job-{len(self.calls)}", rows)
@@ -97,7 +98,6 @@ class DuckDBBigQuery:
         columns = ", ".join(f'"{f.name}" {DUCKDB_TYPES[f.field_type]}' for f in table.schema)
         self.db.execute(f"CREATE TABLE {quoted(key)} ({columns})")
         self.tables[key] = copy.deepcopy(table)
-        self._touch(key)
         return self.tables[key]
 
     def get_table(self, table_id: str) -> bigquery.Table:
@@ -133,7 +133,6 @@ class DuckDBBigQuery:
         self.db.execute(f"CREATE OR REPLACE TABLE {quoted(destination)} AS SELECT * FROM loaded")
         self.db.unregister("loaded")
         self.tables[destination] = bigquery.Table(destination, schema=config.schema)
-        self._touch(destination)
         return self._job()
 
     def query(self, sql: str, job_config: bigquery.QueryJobConfig | None = None) -> FakeJob:
@@ -150,15 +149,16 @@ class DuckDBBigQuery:
                     rows = cursor.sql(text, params=used).to_arrow_table()
                 else:
                     cursor.execute(text, used)
-                if isinstance(statement, (exp.Merge, exp.Insert, exp.Delete, exp.Update)):
-                    target = statement.find(exp.Table)
-                    self._touch(".".join(part.name for part in target.parts))
         except duckdb.CatalogException as exc:
             raise NotFound(str(exc)) from None
         return self._job(rows)
 
     def queries(self) -> list[str]:
         return [call[1] for call in self.calls if call[0] == "query"]
+
+    def list_tables(self, dataset: str) -> list[bigquery.TableReference]:
+        return [bigquery.TableReference.from_string(key) for key in self.tables
+                if key.startswith(f"{dataset}.")]
 
 
 # ---- fixtures ------------------------------------------------------------------------------------
@@ -167,9 +167,10 @@ def lake(gcs_bucket) -> GCSStorage:
     return GCSStorage(gcs_bucket, "lake/memphis-arcgis")
 
 
-@pytest.fixture
-def client(gcs_bucket) -> DuckDBBigQuery:
-    return DuckDBBigQuery(gcs_bucket)
+@pytest.fixture(params=["duckdb", "emulator"])
+def client(request, gcs_bucket):
+    """The DuckDB stand-in, or the BigQuery emulator on an empty dataset: same calls recorded."""
+    return DuckDBBigQuery(gcs_bucket) if request.param == "duckdb" else request.getfixturevalue("bq_client")
 
 
 @pytest.fixture
@@ -255,10 +256,12 @@ def test_an_incremental_batch_never_deletes_rows_absent_from_it():
     assert "k.present" not in create and "OR FALSE" in create
 
 
-def test_the_quarantine_script_replaces_one_batch_by_parameter():
-    statements = sqlglot.parse(bq.quarantine_script(table_id("quarantine"), "s"), read="bigquery")
-    assert [type(s).__name__ for s in statements] == ["Transaction", "Delete", "Insert", "Commit"]
-    assert statements[1].args["where"].sql("bigquery") == "WHERE batch_id = @batch_id"
+def test_the_quarantine_merge_replaces_one_batch_by_parameter():
+    statements = sqlglot.parse(bq.quarantine_sql(table_id("quarantine"), "s"), read="bigquery")
+    assert [type(s).__name__ for s in statements] == ["Merge"]
+    whens = [w.sql("bigquery") for w in statements[0].args["whens"].expressions]
+    assert whens[0] == "WHEN NOT MATCHED BY SOURCE AND t.batch_id = @batch_id THEN DELETE"
+    assert whens[1].startswith("WHEN NOT MATCHED THEN INSERT")
 
 
 # ---- same table as the embedded profile ------------------------------------------------------------
@@ -370,3 +373,47 @@ def test_spark_reads_the_table_with_the_connector_package(warehouse, client, arc
         "table": table_id("incidents"), "parentProject": PROJECT}
     with pytest.raises(PipelineError, match="run the warehouse load first"):
         warehouse.spark_incidents(spark=None)
+
+
+def test_version_tokens_stay_when_nothing_changes(warehouse, arcgis_rows, arcgis_preset):
+    batch = staged(arcgis_rows, arcgis_preset)
+    rejected = pa.table({"batch_id": ["b1"], "row_id": ["9"], "reason": ["offense_date_in_future"],
+                         "raw_json": ["{}"]}, schema=QUARANTINE_SCHEMA)
+    warehouse.upsert(batch)
+    warehouse.write_quarantine("b1", rejected)
+    warehouse.save_marts({"summary": pa.table({"offense_rows": [3]})})
+    tokens = {part: warehouse.version_token(part) for part in ("incidents", "quarantine", "marts")}
+    assert all(tokens.values())
+    warehouse.upsert(batch)
+    warehouse.write_quarantine("b1", rejected)
+    warehouse.save_marts({"summary": pa.table({"offense_rows": [3]})})
+    assert {part: warehouse.version_token(part) for part in tokens} == tokens
+    warehouse.write_quarantine("b2", rejected.set_column(0, "batch_id", pa.array(["b2"])))
+    assert warehouse.version_token("quarantine") != tokens["quarantine"]
+
+
+# ---- the BigQuery emulator only: what it keeps and what pandas-gbq reads ------------------------
+def test_the_emulator_keeps_month_partitions_clustering_and_the_source_label(bq_client, lake, arcgis_rows,
+                                                                             arcgis_preset):
+    bq.BigQueryWarehouse(bq_client, PROJECT, DATASET, lake, "memphis-arcgis").upsert(staged(arcgis_rows, arcgis_preset))
+    table = bq_client.get_table(table_id("incidents"))
+    assert (table.time_partitioning.type_, table.time_partitioning.field) == ("MONTH", "offense_month")
+    assert table.clustering_fields == ["category"]
+    assert table.labels == {"source": "memphis-arcgis"}
+    assert [(f.name, f.field_type) for f in table.schema] == [
+        (f.name, f.field_type) for f in bq.bigquery_schema(CANONICAL_SCHEMA)]
+    partitions = bq_client.query(f"SELECT partition_id, total_rows FROM `{PROJECT}.{DATASET}.INFORMATION_SCHEMA.PARTITIONS` "
+                                 "WHERE table_name = 'incidents'").result().to_arrow().to_pylist()
+    assert partitions == [{"partition_id": "202401", "total_rows": 3}]
+
+
+def test_pandas_gbq_reads_the_marts_back(bq_client, lake):
+    warehouse = bq.BigQueryWarehouse(bq_client, PROJECT, DATASET, lake, "memphis-arcgis")
+    months = [date(2024, 3, 1), date(2024, 1, 1), date(2024, 2, 1)]
+    warehouse.save_marts({"monthly_totals": pa.table({"offense_month": pa.array(months, pa.date32()),
+                                                      "offense_rows": [30, 10, 20]})})
+    frame = pandas_gbq.read_gbq(f"SELECT * FROM `{table_id('mart_monthly_totals')}` ORDER BY mart_row",
+                                project_id=PROJECT, bigquery_client=bq_client.client, progress_bar_type=None)
+    assert list(frame.columns) == ["offense_month", "offense_rows", "mart_row"]
+    assert [value.date() if hasattr(value, "date") else value for value in frame["offense_month"]] == months
+    assert frame["offense_rows"].tolist() == [30, 10, 20]

@@ -27,7 +27,7 @@ CHECKOV_VENV = REPO / ".venv-checkov"
 LEAST_PRIVILEGE = {"roles/storage.objectUser", "roles/bigquery.dataEditor", "roles/bigquery.jobUser",
                    "roles/bigquery.readSessionUser", "roles/dataproc.worker",
                    "roles/iam.serviceAccountTokenCreator", "roles/run.invoker"}
-SKIPPED_DIRS = {".git", ".venv", ".venv-checkov", "data", "reports", "node_modules", "__pycache__"}
+SKIPPED_DIRS = {".git", ".venv", ".venv-checkov", ".venv-bqemu", "data", "reports", "node_modules", "__pycache__"}
 
 
 def unquoted(value: Any) -> Any:

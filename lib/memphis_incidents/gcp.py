@@ -4,6 +4,8 @@ Settings come from one file, `config/gcp.toml` (or the file named by MEMPHIS_GCP
 of them can be overridden by an environment variable MEMPHIS_GCP_<KEY>. Credentials come only
 from Application Default Credentials: `gcloud auth application-default login` on a workstation,
 the attached service account on Cloud Run or Dataproc. There is no key-file setting, on purpose.
+With STORAGE_EMULATOR_HOST and BIGQUERY_EMULATOR_HOST set (`make demo-gcp`) the profile talks to
+local emulators and needs no credentials.
 
 `python -m memphis_incidents.gcp < outputs.json` turns the Terraform output `pipeline_config`
 into the config file (see docs/gcp.md).
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from google.api_core.exceptions import NotFound
+from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import bigquery, storage
 
@@ -30,6 +33,7 @@ from .profiles import Backends
 from .state import State
 from .warehouse.bigquery import BigQueryWarehouse
 
+BIGQUERY_EMULATOR_ENV = "BIGQUERY_EMULATOR_HOST"
 CONFIG_ENV = "MEMPHIS_GCP_CONFIG"
 DEFAULT_CONFIG = Path("config") / "gcp.toml"
 ENV_PREFIX = "MEMPHIS_GCP_"
@@ -146,11 +150,21 @@ class GCSStorage:
         return f"gs://{self.bucket.name}/{self.name(key)}"
 
 
+def bigquery_emulated(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether BigQuery calls go to an emulator (BIGQUERY_EMULATOR_HOST, as google-cloud-bigquery reads it)."""
+    return bool(environ.get(BIGQUERY_EMULATOR_ENV))
+
+
 def adc_clients(settings: GCPSettings) -> tuple[storage.Client, bigquery.Client]:
-    """Storage and BigQuery clients authenticated by Application Default Credentials."""
+    """Storage and BigQuery clients authenticated by Application Default Credentials.
+
+    Against emulators (STORAGE_EMULATOR_HOST, BIGQUERY_EMULATOR_HOST) the clients send no
+    credentials, as on Google's emulators; nothing then needs a Google account.
+    """
+    credentials = AnonymousCredentials() if bigquery_emulated() else None
     try:
         return (storage.Client(project=settings.project),
-                bigquery.Client(project=settings.project, location=settings.location))
+                bigquery.Client(project=settings.project, location=settings.location, credentials=credentials))
     except DefaultCredentialsError as exc:
         raise ConfigError(
             f"no Google Cloud credentials ({exc}). On a workstation run `gcloud auth "
@@ -166,7 +180,8 @@ def gcp_backends(params: RunParameters, settings: GCPSettings | None = None,
     bucket = storage_client.bucket(settings.bucket)
     lake_storage = GCSStorage(bucket, f"{settings.prefix}/{params.source}")
     warehouse = BigQueryWarehouse(bigquery_client, settings.project, settings.dataset, lake_storage,
-                                  params.source, settings.spark_bigquery_package)
+                                  params.source, settings.spark_bigquery_package,
+                                  spark_through_client=bigquery_emulated())
     return Backends(storage=lake_storage, lake=Lake(lake_storage), state=State(lake_storage),
                     warehouse=warehouse, data_root=lake_storage.uri(""),
                     reports=GCSStorage(bucket, REPORTS_PREFIX))

@@ -6,7 +6,10 @@ into staging tables with load jobs (explicit schema, WRITE_TRUNCATE), then plans
 change with one MERGE inside a multi-statement transaction: a reader sees the table before or after
 a batch, never half of one, and loading the same batch again changes nothing. Table definitions,
 load configurations and SQL come from the small pure functions below, so tests can inspect them
-and run the same SQL on DuckDB; the client is passed in.
+and run the same SQL on DuckDB and on a BigQuery emulator; the client is passed in.
+
+Every statement the warehouse sends names its tables in full (project.dataset.table) and sets no
+default dataset, so any engine that speaks BigQuery SQL runs it unchanged.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ MART_PREFIX = "mart_"
 MART_ORDER = "mart_row"  # BigQuery tables have no row order: keep the order Spark gave each mart
 PARTITION = "offense_month"
 CLUSTERING = ["category"]
+ROW_FINGERPRINTS = "BIT_XOR(FARM_FINGERPRINT(TO_JSON_STRING(t)))"  # of whole rows, order-free
 KEY_SCHEMA = pa.schema([("row_id", pa.string()), ("role", pa.string())])  # role: withdrawn | present
 ARROW_CHECKS = (
     (pa.types.is_string, "STRING"), (pa.types.is_large_string, "STRING"), (pa.types.is_integer, "INTEGER"),
@@ -113,10 +117,12 @@ def plan_sql(incidents: str, rows: str, keys: str, full_refresh: bool) -> str:
 
     Insert new ids; update when the content hash differs and the new row is not older at the
     source (or either time is unknown); delete withdrawn ids and, on a full refresh, ids the
-    source no longer has. A row being inserted or updated is never deleted.
+    source no longer has. A row being inserted or updated is never deleted. OR REPLACE lets an
+    engine that keeps temp tables past their script (the emulator) run the next batch; in
+    BigQuery the table never outlives its script, so it changes nothing there.
     """
     absent = "NOT COALESCE(k.present, FALSE)" if full_refresh else "FALSE"
-    return f"""CREATE TEMP TABLE plan AS
+    return f"""CREATE OR REPLACE TEMP TABLE plan AS
 WITH changed AS (
   SELECT s.row_id, t.row_id IS NOT NULL AS was_present, t.{PARTITION} AS old_month, s.{PARTITION} AS new_month
   FROM `{rows}` AS s
@@ -181,12 +187,25 @@ def upsert_script(incidents: str, rows: str, keys: str, full_refresh: bool) -> s
             f"{merge_sql(incidents, rows)};\nCOMMIT TRANSACTION;\n{counts_sql()};\n")
 
 
-def quarantine_script(quarantine: str, rejected: str) -> str:
-    """Replace one batch's quarantined rows (parameter @batch_id) in one transaction."""
-    columns = ", ".join(QUARANTINE_SCHEMA.names)
-    return (f"BEGIN TRANSACTION;\nDELETE FROM `{quarantine}` WHERE batch_id = @batch_id;\n"
-            f"INSERT INTO `{quarantine}` ({columns})\nSELECT {columns} FROM `{rejected}`;\n"
-            "COMMIT TRANSACTION;\n")
+def version_sql(tables: dict[str, str]) -> str:
+    """Per table: its name, row count and the XOR of its rows' fingerprints (order-free)."""
+    return "\nUNION ALL\n".join(
+        f"SELECT '{name}' AS name, COUNT(*) AS n, "
+        f"{'BIT_XOR(t.row_hash)' if name == INCIDENTS else ROW_FINGERPRINTS} AS x FROM `{table_id}` AS t"
+        for name, table_id in tables.items())
+
+
+def quarantine_sql(quarantine: str, rejected: str) -> str:
+    """Replace one batch's quarantined rows (parameter @batch_id) with the staged ones.
+
+    One MERGE, so atomic without a script: a query parameter is bound in a single statement by
+    every engine, while an emulator leaves parameters inside scripts unbound.
+    """
+    columns = QUARANTINE_SCHEMA.names
+    return (f"MERGE `{quarantine}` AS t\nUSING `{rejected}` AS s\nON FALSE\n"
+            "WHEN NOT MATCHED BY SOURCE AND t.batch_id = @batch_id THEN DELETE\n"
+            f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)})\n"
+            f"  VALUES ({', '.join(f's.{c}' for c in columns)})")
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -200,13 +219,14 @@ class BigQueryWarehouse:
     """`incidents`, `quarantine` and the `mart_*` tables of one BigQuery dataset (one source)."""
 
     def __init__(self, client: Any, project: str, dataset: str, lake: Storage, source: str,
-                 spark_package: str = ""):
+                 spark_package: str = "", spark_through_client: bool = False):
         self.client = client
         self.project = project
         self.dataset = dataset
         self.lake = lake
         self.source = source
         self.spark_package = spark_package
+        self.spark_through_client = spark_through_client  # see spark_incidents
 
     def table_id(self, name: str) -> str:
         return f"{self.project}.{self.dataset}.{name}"
@@ -218,9 +238,11 @@ class BigQueryWarehouse:
 
     # ---- reading ---------------------------------------------------------------------------------
     def _execute(self, sql: str, **params: str) -> Any:
-        """Run a query or script to completion; `params` are STRING query parameters."""
+        """Run a query or script to completion; `params` are STRING query parameters.
+
+        No default dataset: the warehouse's own SQL names every table in full.
+        """
         config = bigquery.QueryJobConfig(
-            default_dataset=f"{self.project}.{self.dataset}",
             query_parameters=[bigquery.ScalarQueryParameter(k, "STRING", v) for k, v in params.items()])
         job = self.client.query(sql, job_config=config)
         job.result()
@@ -228,7 +250,8 @@ class BigQueryWarehouse:
 
     def query(self, sql: str) -> pd.DataFrame:
         """A standard-SQL query as pandas; unqualified names are tables of the pipeline's dataset."""
-        return self._execute(sql).to_arrow().to_pandas()
+        config = bigquery.QueryJobConfig(default_dataset=f"{self.project}.{self.dataset}")
+        return self.client.query(sql, job_config=config).result().to_arrow().to_pandas()
 
     def read_incidents(self) -> pa.Table:
         """The whole table as Arrow, in partition then cluster order."""
@@ -242,8 +265,7 @@ class BigQueryWarehouse:
     def content_digest(self) -> str:
         """Row count and an order-free fingerprint of the rows: equal tables give equal digests."""
         try:
-            job = self._execute("SELECT COUNT(*) AS n, BIT_XOR(FARM_FINGERPRINT(TO_JSON_STRING(t))) AS x "
-                                f"FROM `{self.table_id(INCIDENTS)}` AS t")
+            job = self._execute(f"SELECT COUNT(*) AS n, {ROW_FINGERPRINTS} AS x FROM `{self.table_id(INCIDENTS)}` AS t")
         except NotFound:
             return ""
         row = job.to_arrow().to_pylist()[0]
@@ -271,26 +293,39 @@ class BigQueryWarehouse:
         return job.to_arrow().to_pandas()
 
     def version_token(self, part: str) -> str:
-        """What identifies the current state of `incidents`, `marts` or `quarantine`: when its
-        tables last changed (BigQuery's last-modified time); empty while none exists."""
+        """What identifies the current content of `incidents`, `marts` or `quarantine`: per table,
+        its row count and an order-free fingerprint of its rows; empty while none exists.
+
+        Read from the rows, not from table metadata, so it moves exactly when the content does
+        (a no-op MERGE leaves it) on any engine. `incidents` is fingerprinted by its row_hash
+        column (each row's content, row id included), so that query reads one column only.
+        """
         from ..spark_jobs import MARTS
 
-        names = [MART_PREFIX + name for name in MARTS] if part == "marts" else [part]
-        return ",".join(f"{name}:{modified}" for name in names if (modified := self._modified(name)))
-
-    def _modified(self, name: str) -> str:
-        try:
-            return self.client.get_table(self.table_id(name)).modified.isoformat()
-        except NotFound:
+        wanted = [MART_PREFIX + name for name in MARTS] if part == "marts" else [part]
+        present = {table.table_id for table in self.client.list_tables(f"{self.project}.{self.dataset}")}
+        names = [name for name in wanted if name in present]
+        if not names:
             return ""
+        rows = self._execute(version_sql({name: self.table_id(name) for name in names})).to_arrow().to_pylist()
+        tokens = {row["name"]: f"{row['n']}.{(row['x'] or 0) & (2**64 - 1):016x}" for row in rows}
+        return ",".join(f"{name}:{tokens[name]}" for name in names)
 
     def spark_incidents(self, spark: Any) -> Any:
-        """The table as a Spark DataFrame, read by the spark-bigquery connector (Storage Read API)."""
+        """The table as a Spark DataFrame, read by the spark-bigquery connector (Storage Read API).
+
+        With `spark_through_client` (a BigQuery emulator, which the connector cannot reach) the
+        table comes through this client as Arrow instead, which suits a small table only.
+        """
         table_id = self.table_id(INCIDENTS)
         try:
             self.client.get_table(table_id)
         except NotFound:
             raise PipelineError("the incidents table is empty: run the warehouse load first") from None
+        if self.spark_through_client:
+            from ..spark_jobs import spark_schema
+
+            return spark.createDataFrame(self.read_incidents(), schema=spark_schema(CANONICAL_SCHEMA))
         try:
             return spark.read.format("bigquery").options(**spark_read_options(table_id, self.project)).load()
         except Exception as exc:  # classic Spark fails here, Spark Connect at the first action
@@ -356,7 +391,7 @@ class BigQueryWarehouse:
         """Keep a batch's rejected rows (replaced whole if the batch is loaded again)."""
         self.client.create_table(quarantine_table(self.table_id(QUARANTINE)), exists_ok=True)
         staged = self._stage(STAGED_REJECTED, rejected.cast(QUARANTINE_SCHEMA), new_run_id())
-        self._execute(quarantine_script(self.table_id(QUARANTINE), staged), batch_id=batch_id)
+        self._execute(quarantine_sql(self.table_id(QUARANTINE), staged), batch_id=batch_id)
         self._drop(staged)
         return self.table_id(QUARANTINE)
 
