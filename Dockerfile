@@ -5,5 +5,5 @@ RUN apt-get update && apt-get install -y --no-install-recommends openjdk-17-jre-
 WORKDIR /app
 COPY . .
 RUN pip install --no-cache-dir . \
-    && python -c "from memphis_incidents.runner import ensure_kernel; ensure_kernel()"
+    && python -c "from memphis_incidents.execute import ensure_kernel; ensure_kernel()"
 ENTRYPOINT ["python", "run_pipeline.py"]

@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -c "from memphis_incidents.runner import ensure_kernel; ensure_kernel()"
+	$(PY) -c "from memphis_incidents.execute import ensure_kernel; ensure_kernel()"
 	@touch $@
 
 install: $(STAMP)  ## create .venv and install the project with its test tools

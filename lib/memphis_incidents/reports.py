@@ -15,9 +15,9 @@ import nbformat
 from bs4 import BeautifulSoup
 from nbconvert import HTMLExporter
 
-from .storage import Storage
+from .layout import INDEX_PAGE, REPORT_PAGE, RUN_MANIFEST, TEMPLATES
+from .storage import Storage, write_atomically
 
-TEMPLATES = Path(__file__).parent / "templates"
 ERROR_CHARS = 300  # of an error message shown in the runs index
 INDEX_COUNTS = ("received", "loaded", "quarantined")
 INDEX_CSS = """
@@ -69,29 +69,21 @@ def add_table_of_contents(soup: BeautifulSoup) -> None:
     sections = [h for h in soup.select("main h2") if h.get("id")]
     if len(sections) < 2:
         return
-    items = "".join(f'<li><a href="#{html.escape(h["id"])}">{html.escape(heading_text(h))}</a></li>'
+    items = "".join(f'<li><a href="#{html.escape(str(h["id"]))}">{html.escape(heading_text(h))}</a></li>'
                     for h in sections)
     nav = BeautifulSoup(f'<nav class="mi-toc" aria-label="Contents"><h2>Contents</h2><ol>{items}</ol></nav>',
                         "html.parser")
     (sections[0].find_parent(class_="jp-Cell") or sections[0]).insert_before(nav)
 
 
-def write_text_atomically(target: Path, text: str) -> Path:
-    """Write a file so that a reader (a browser, the archive copy) never sees half of it."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
-    return target
-
-
 def write_report(notebook_path: str | Path, html_path: str | Path) -> Path:
     """Export the executed analysis notebook to the shareable report page (no code)."""
-    return write_text_atomically(Path(html_path), notebook_html(notebook_path))
+    return write_atomically(Path(html_path), notebook_html(notebook_path).encode("utf-8"))
 
 
 def write_notebook_page(notebook: Path) -> Path:
     """Render an executed notebook, code shown, to `<name>.html` beside it."""
-    return write_text_atomically(notebook.with_suffix(".html"), notebook_html(notebook, hide_code=False))
+    return write_atomically(notebook.with_suffix(".html"), notebook_html(notebook, hide_code=False).encode("utf-8"))
 
 
 def write_notebook_pages(run_folder: str | Path) -> list[Path]:
@@ -107,7 +99,7 @@ def page_is_current(notebook: Path) -> bool:
 
 def write_manifest(path: str | Path, manifest: dict[str, Any]) -> None:
     """Write run.json atomically (a reader never sees half a manifest)."""
-    write_text_atomically(Path(path), json.dumps(manifest, indent=2, default=str) + "\n")
+    write_atomically(Path(path), (json.dumps(manifest, indent=2, default=str) + "\n").encode("utf-8"))
 
 
 def archive_run(folder: Path, storage: Storage | None) -> None:
@@ -122,7 +114,7 @@ def archive_run(folder: Path, storage: Storage | None) -> None:
 def run_manifests(reports_dir: Path) -> list[dict[str, Any]]:
     """Every run.json under the reports folder, newest first."""
     docs = []
-    for path in reports_dir.glob("*/run.json"):
+    for path in reports_dir.glob(f"*/{RUN_MANIFEST}"):
         try:
             docs.append(json.loads(path.read_text()))
         except (OSError, ValueError):
@@ -157,7 +149,7 @@ def run_links(doc: dict[str, Any], reports_dir: Path) -> list[tuple[str, str]]:
     """(label, href relative to the index) for the run's report and each notebook its folder holds,
     rendered page first, else the notebook file."""
     folder = reports_dir / doc["run_id"]
-    links = [("report", "report.html")] if (folder / "report.html").exists() else []
+    links = [("report", REPORT_PAGE)] if (folder / REPORT_PAGE).exists() else []
     for step in doc.get("steps", []):
         candidates = [Path(step["notebook"]).with_suffix(".html").name, step["notebook"]]
         found = next((name for name in candidates if (folder / name).exists()), None)
@@ -203,4 +195,4 @@ def write_index(reports_dir: Path) -> Path:
             "executed notebook (with code).</p>"
             f"<table><thead><tr>{header}</tr></thead><tbody>"
             + "".join(index_row(doc, reports_dir) for doc in docs) + "</tbody></table></body></html>")
-    return write_text_atomically(reports_dir / "index.html", page)
+    return write_atomically(reports_dir / INDEX_PAGE, page.encode("utf-8"))

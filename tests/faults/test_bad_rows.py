@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from memphis_incidents.config import RunParameters, load_preset
 from memphis_incidents.ingest import unified, with_ingest_metadata
 from memphis_incidents.load import load_batch
-from memphis_incidents.profiles import backends
+from memphis_incidents.profiles import backends_for
 from memphis_incidents.quality import split_batch
 from memphis_incidents.schema import canonical_incidents
 from memphis_incidents.sources import arcgis, socrata
@@ -136,10 +136,10 @@ def landed(rows: list[dict], cut: int, source: Source, folder: Path) -> tuple[An
     """The rows through the page builder (two pages), ingest and the lake, as load reads them."""
     tagged = [{**row, TAG: str(n)} for n, row in enumerate(rows)]
     pages = [source.page(part, source.preset) for part in (tagged[:cut], tagged[cut:]) if part]
-    stores = backends(RunParameters(data_dir=str(folder), source=source.preset_name))
+    backends = backends_for(RunParameters(data_dir=str(folder), source=source.preset_name))
     meta = {"ingested_at": iso_utc(INGESTED_AT), "mode": "incremental", "watermark": None}
-    meta = stores.lake.write_batch("b1", with_ingest_metadata(unified(pages), "b1", INGESTED_AT), meta)
-    return stores, meta
+    meta = backends.lake.write_batch("b1", with_ingest_metadata(unified(pages), "b1", INGESTED_AT), meta)
+    return backends, meta
 
 
 @dataclass
@@ -166,16 +166,16 @@ class Outcome:
 
 
 def outcome(rows: list[dict], cut: int, source: Source, folder: Path) -> Outcome:
-    stores, meta = landed(rows, cut, source, folder)
-    raw = stores.lake.read_batch("b1").to_pandas()
+    backends, meta = landed(rows, cut, source, folder)
+    raw = backends.lake.read_batch("b1").to_pandas()
     split = split_batch(raw, source.preset, "b1", INGESTED_AT)
-    record = load_batch(meta, source.preset, stores, max_reject_share=1.0)
-    again = load_batch({**meta, "mode": "full"}, source.preset, stores, max_reject_share=1.0)
+    record = load_batch(meta, source.preset, backends, max_reject_share=1.0)
+    again = load_batch({**meta, "mode": "full"}, source.preset, backends, max_reject_share=1.0)
     assert_hash_is_the_rows_own(raw, source)
     return Outcome(rows, split, raw.loc[split.valid.index, TAG].tolist(),
                    [json.loads(text)[TAG] for text in split.rejected.column("raw_json").to_pylist()],
-                   record, again, stores.warehouse.read_incidents(),
-                   sum(r["rows"] for r in stores.warehouse.quarantine_counts().to_pylist()))
+                   record, again, backends.warehouse.read_incidents(),
+                   sum(r["rows"] for r in backends.warehouse.quarantine_counts().to_pylist()))
 
 
 def assert_hash_is_the_rows_own(raw: pd.DataFrame, source: Source) -> None:

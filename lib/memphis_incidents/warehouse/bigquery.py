@@ -22,20 +22,20 @@ from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from ..errors import ConfigError, PipelineError
+from ..layout import INCIDENTS, QUARANTINE, STAGING_FILE
 from ..quality import QUARANTINE_SCHEMA
 from ..runlog import new_run_id
 from ..schema import CANONICAL_SCHEMA
 from ..storage import Storage
-from .local import UpsertResult
+from . import UpsertResult
+from .bigquery_sql import PARTITION, quarantine_script, upsert_script
+from ..marts import MARTS
 
-INCIDENTS = "incidents"
-QUARANTINE = "quarantine"
 STAGED_ROWS = "_staging_incidents"
 STAGED_KEYS = "_staging_keys"
 STAGED_REJECTED = "_staging_quarantine"
 MART_PREFIX = "mart_"
 MART_ORDER = "mart_row"  # BigQuery tables have no row order: keep the order Spark gave each mart
-PARTITION = "offense_month"
 CLUSTERING = ["category"]
 KEY_SCHEMA = pa.schema([("row_id", pa.string()), ("role", pa.string())])  # role: withdrawn | present
 ARROW_CHECKS = (
@@ -105,88 +105,6 @@ def key_table(withdraw_ids: list[str] | None, present_ids: pa.Array | None) -> p
 def spark_read_options(table_id: str, project: str) -> dict[str, str]:
     """spark-bigquery connector options: read the table through the Storage Read API."""
     return {"table": table_id, "parentProject": project}
-
-
-# ---- SQL -----------------------------------------------------------------------------------------
-def plan_sql(incidents: str, rows: str, keys: str, full_refresh: bool) -> str:
-    """A temp table `plan`: each row id the batch changes and how (the embedded upsert's rules).
-
-    Insert new ids; update when the content hash differs and the new row is not older at the
-    source (or either time is unknown); delete withdrawn ids and, on a full refresh, ids the
-    source no longer has. A row being inserted or updated is never deleted.
-    """
-    absent = "NOT COALESCE(k.present, FALSE)" if full_refresh else "FALSE"
-    return f"""CREATE TEMP TABLE plan AS
-WITH changed AS (
-  SELECT s.row_id, t.row_id IS NOT NULL AS was_present, t.{PARTITION} AS old_month, s.{PARTITION} AS new_month
-  FROM `{rows}` AS s
-  LEFT JOIN `{incidents}` AS t ON t.row_id = s.row_id
-  WHERE t.row_id IS NULL
-     OR (t.row_hash != s.row_hash
-         AND COALESCE(s.source_updated_ts_utc >= t.source_updated_ts_utc, TRUE))
-),
-key_roles AS (
-  SELECT row_id, LOGICAL_OR(role = 'withdrawn') AS withdrawn, LOGICAL_OR(role = 'present') AS present
-  FROM `{keys}`
-  GROUP BY row_id
-),
-gone AS (
-  SELECT t.row_id, COALESCE(k.withdrawn, FALSE) AS withdrawn, t.{PARTITION} AS old_month
-  FROM `{incidents}` AS t
-  LEFT JOIN key_roles AS k ON k.row_id = t.row_id
-  WHERE (COALESCE(k.withdrawn, FALSE) OR {absent})
-    AND t.row_id NOT IN (SELECT row_id FROM changed)
-)
-SELECT row_id, IF(was_present, 'updated', 'inserted') AS action, old_month, new_month FROM changed
-UNION ALL
-SELECT row_id, IF(withdrawn, 'withdrawn', 'deleted_at_source') AS action, old_month,
-       CAST(NULL AS DATE) AS new_month
-FROM gone"""
-
-
-def merge_sql(incidents: str, rows: str) -> str:
-    """Apply `plan` to incidents in one MERGE keyed on row_id."""
-    columns = CANONICAL_SCHEMA.names
-    updates = ",\n    ".join(f"{c} = u.{c}" for c in columns if c != "row_id")
-    return f"""MERGE `{incidents}` AS t
-USING (
-  SELECT p.row_id AS plan_row_id, p.action, s.*
-  FROM plan AS p
-  LEFT JOIN `{rows}` AS s ON s.row_id = p.row_id
-) AS u
-ON t.row_id = u.plan_row_id
-WHEN MATCHED AND u.action IN ('withdrawn', 'deleted_at_source') THEN DELETE
-WHEN MATCHED AND u.action = 'updated' THEN UPDATE SET
-    {updates}
-WHEN NOT MATCHED BY TARGET AND u.action = 'inserted' THEN
-  INSERT ({', '.join(columns)})
-  VALUES ({', '.join(f'u.{c}' for c in columns)})"""
-
-
-def counts_sql() -> str:
-    """One row of counts from `plan`, named as UpsertResult's fields."""
-    return """SELECT
-  COUNT(IF(action = 'inserted', 1, NULL)) AS inserted,
-  COUNT(IF(action = 'updated', 1, NULL)) AS updated,
-  COUNT(IF(action = 'deleted_at_source', 1, NULL)) AS deleted_at_source,
-  COUNT(IF(action = 'withdrawn', 1, NULL)) AS withdrawn,
-  (SELECT COUNT(DISTINCT month)
-   FROM (SELECT old_month AS month FROM plan UNION ALL SELECT new_month AS month FROM plan)) AS partitions_rewritten
-FROM plan"""
-
-
-def upsert_script(incidents: str, rows: str, keys: str, full_refresh: bool) -> str:
-    """Plan and MERGE in one transaction, then report the counts (the script's last result)."""
-    return (f"BEGIN TRANSACTION;\n{plan_sql(incidents, rows, keys, full_refresh)};\n"
-            f"{merge_sql(incidents, rows)};\nCOMMIT TRANSACTION;\n{counts_sql()};\n")
-
-
-def quarantine_script(quarantine: str, rejected: str) -> str:
-    """Replace one batch's quarantined rows (parameter @batch_id) in one transaction."""
-    columns = ", ".join(QUARANTINE_SCHEMA.names)
-    return (f"BEGIN TRANSACTION;\nDELETE FROM `{quarantine}` WHERE batch_id = @batch_id;\n"
-            f"INSERT INTO `{quarantine}` ({columns})\nSELECT {columns} FROM `{rejected}`;\n"
-            "COMMIT TRANSACTION;\n")
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -273,8 +191,6 @@ class BigQueryWarehouse:
     def version_token(self, part: str) -> str:
         """What identifies the current state of `incidents`, `marts` or `quarantine`: when its
         tables last changed (BigQuery's last-modified time); empty while none exists."""
-        from ..spark_jobs import MARTS
-
         names = [MART_PREFIX + name for name in MARTS] if part == "marts" else [part]
         return ",".join(f"{name}:{modified}" for name in names if (modified := self._modified(name)))
 
@@ -312,7 +228,7 @@ class BigQueryWarehouse:
             self.client.delete_table(table_id, not_found_ok=True)
             self.client.create_table(bigquery.Table(table_id, schema=bigquery_schema(table.schema)))
             return table_id
-        key = f"staging/{token}/{name.strip('_')}.parquet"
+        key = STAGING_FILE.format(token=token, name=name.strip("_"))
         self.lake.write_bytes(key, parquet_bytes(table))
         self.client.load_table_from_uri(self.lake.uri(key), table_id, job_config=load_config(table.schema)).result()
         self.lake.delete(key)
@@ -340,7 +256,7 @@ class BigQueryWarehouse:
         """
         keys = key_table(withdraw_ids, present_ids)
         if staged.num_rows == 0 and keys.num_rows == 0 and present_ids is None:
-            return UpsertResult()
+            return UpsertResult.nothing()
         self._ensure_incidents()
         token = new_run_id()
         rows = self._stage(STAGED_ROWS, staged.cast(CANONICAL_SCHEMA), token)
