@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_ARGS ?=
 
-.PHONY: help install demo test lab nightly bench java-check clean
+.PHONY: help install demo test test-fast typecheck lab nightly bench java-check clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -28,8 +28,14 @@ java-check:
 demo: install java-check  ## run the whole pipeline on the offline demo source; prints the report path
 	$(PY) run_pipeline.py $(RUN_ARGS)
 
-test: install java-check  ## run the test suite
+typecheck: install  ## mypy on lib/ (settings in pyproject.toml)
+	$(PY) -m mypy
+
+test: install java-check typecheck  ## the type check, then the whole test suite (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install typecheck  ## the type check and the unit tests (no notebooks, Spark or fault runs): about a minute
+	$(PY) -m pytest -m "not slow" --ignore=tests/faults $(PYTEST_ARGS)
 
 LAB_ARGS ?=
 lab: install  ## JupyterLab on the notebooks, with the project's kernel (LAB_ARGS=--allow-root as root)
