@@ -1,22 +1,25 @@
 # memphis-incidents: `make demo` runs the pipeline offline, `make test` runs the tests.
-# Both create .venv on first use and install the project into it.
+# Both create .venv on first use and install the project into it, at the exact versions of
+# requirements-dev.lock (pyproject.toml keeps the ranges; `make lock` re-resolves them).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCK := requirements-dev.lock
 RUN_ARGS ?=
 
-.PHONY: help install demo test test-fast typecheck lab nightly bench java-check clean
+.PHONY: help install demo test test-fast typecheck lock lab nightly bench java-check clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
-	  { echo "Python 3.10 or newer is needed (found $$($(PYTHON) --version))"; exit 1; }
+$(STAMP): pyproject.toml $(LOCK)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "Python 3.11 or newer is needed (found $$($(PYTHON) --version))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -c "from memphis_incidents.execute import ensure_kernel; ensure_kernel()"
 	@touch $@
 
@@ -28,7 +31,7 @@ java-check:
 demo: install java-check  ## run the whole pipeline on the offline demo source; prints the report path
 	$(PY) run_pipeline.py $(RUN_ARGS)
 
-typecheck: install  ## mypy on lib/ (settings in pyproject.toml)
+typecheck: install  ## mypy on lib/ (settings in pyproject.toml; the version is pinned in the lock)
 	$(PY) -m mypy
 
 test: install java-check typecheck  ## the type check, then the whole test suite (what CI runs)
@@ -36,6 +39,11 @@ test: install java-check typecheck  ## the type check, then the whole test suite
 
 test-fast: install typecheck  ## the type check and the unit tests (no notebooks, Spark or fault runs): about a minute
 	$(PY) -m pytest -m "not slow" --ignore=tests/faults $(PYTEST_ARGS)
+
+LOCK_ARGS := --universal --python-version 3.11 --index-url https://pypi.org/simple --no-header --annotation-style line
+lock:  ## re-resolve the lock files from pyproject.toml's ranges (needs uv: pipx install uv)
+	uv pip compile pyproject.toml --extra dev $(LOCK_ARGS) -o $(LOCK)
+	uv pip compile pyproject.toml -c $(LOCK) $(LOCK_ARGS) -o requirements.lock
 
 LAB_ARGS ?=
 lab: install  ## JupyterLab on the notebooks, with the project's kernel (LAB_ARGS=--allow-root as root)

@@ -10,18 +10,13 @@ import dataclasses
 import math
 import os
 import re
-import sys
+import tomllib
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 PROFILES = ("embedded", "gcp")
 PRESETS_ENV = "MEMPHIS_INCIDENTS_PRESETS"
