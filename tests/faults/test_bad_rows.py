@@ -9,6 +9,7 @@ received = loaded + quarantined + duplicates, always; and a loaded row keeps its
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -118,8 +119,9 @@ def socrata_page(rows: list[dict], preset) -> Any:
 
 
 def plain_text(raw: Any) -> str | None:
-    """The id a Socrata id must give: as sent, up to surrounding whitespace (None: not checked)."""
-    return raw if isinstance(raw, str) and raw.strip() else None
+    """The id a Socrata id must give: as sent, up to surrounding whitespace, a lone surrogate as
+    U+FFFD as in any text (test_a_lone_surrogate_is_loaded_as_a_replacement_character); None: not checked."""
+    return re.sub("[\ud800-\udfff]", "\ufffd", raw) if isinstance(raw, str) and raw.strip() else None
 
 
 SOURCES = {
