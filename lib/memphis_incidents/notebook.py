@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-import jinja2
 import pandas as pd
 from IPython.display import HTML, Image, Markdown, display
 
 from .backends import Backends
 from .config import Preset, RunParameters, load_preset
-from .layout import TEMPLATES
 from .marts import UNIT
+from .pages import render
 from .profiles import backends_for
 from .runlog import read_step_record, write_step_record
 from .steps import step_named
@@ -32,7 +31,6 @@ FIGURE_DPI = 144
 CSS_PIXELS_PER_INCH = 96
 COLUMN_LABELS = {**UNIT, "pct_change": "% change", "z": "z-score", "crime_against": "NIBRS crime against"}
 NAMED_FORMATS = {"share": "{:.1%}", "pct_change": "{:+.0%}", "z": "{:+.1f}", "change": "{:+,}"}
-PAGES = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / "report"), autoescape=True)
 
 
 @dataclass(frozen=True)
@@ -130,7 +128,7 @@ def headline_html(head: Mapping[str, Any]) -> str:
     ]
     if head["synthetic"]:
         cards.append(card("synthetic", "Synthetic", "demo data, not real incidents", "mi-synthetic"))
-    return PAGES.get_template("headline.html.j2").render(
+    return render("report/headline.html.j2",
         cards=cards, per_incident=f"{head['offenses_per_incident']:.2f}", source=head["source"])
 
 
@@ -138,7 +136,7 @@ def exclusions_html(head: Mapping[str, Any], load_label: str, load_rows: Mapping
     """What the headline figures leave out, and what the load did with the rows it received."""
     counts = [{"key": k, "value": load_rows[k], "shown": f"{load_rows[k]:,}"}
               for k in ("received", "loaded", "quarantined", "duplicates") if load_rows.get(k) is not None]
-    return PAGES.get_template("exclusions.html.j2").render(
+    return render("report/exclusions.html.j2",
         partial_month=f"{head['partial_month']:%B %Y}", partial_rows=f"{head['partial_month_offense_rows']:,}",
         quarantined=head["quarantined_rows"], quarantined_shown=f"{head['quarantined_rows']:,}",
         bad_dates=f"{head['bad_date_rows']:,}", unlocated=f"{head['unlocated_rows']:,}",
