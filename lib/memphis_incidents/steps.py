@@ -18,7 +18,7 @@ class Step:
     notebook: str
     stage: str | None  # "module:function" called with (params, backends); returns the step record
     reads: tuple[str, ...] = ()  # inputs (fingerprint.INPUTS) whose change makes the step run again
-    writes: tuple[str, ...] = ()  # what it changes, for readers and --dry-run
+    writes: tuple[str, ...] = ()  # what it changes (for readers: nothing decides on it)
     summary: tuple[str, ...] = ()  # step-record keys its log line shows (a mapping is spread out)
     outputs: tuple[str, ...] = ()  # files besides its notebook that a skipped step reuses
     always_runs: bool = False  # asks the outside world, so it is never skipped as unchanged
