@@ -4,6 +4,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends openjdk-17-jre-
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY . .
-RUN pip install --no-cache-dir . \
-    && python -c "from memphis_incidents.runner import ensure_kernel; ensure_kernel()"
+RUN pip install --no-cache-dir -r requirements.lock \
+    && pip install --no-cache-dir --no-deps . \
+    && python -c "from memphis_incidents.execute import ensure_kernel; ensure_kernel()"
 ENTRYPOINT ["python", "run_pipeline.py"]

@@ -1,37 +1,41 @@
 # memphis-incidents: `make demo` runs the pipeline offline, `make test` runs the tests.
-# Both create .venv on first use and install the project into it.
+# Both create .venv on first use and install the project into it, at the exact versions of
+# requirements-dev.lock (pyproject.toml keeps the ranges; `make lock` re-resolves them).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCK := requirements-dev.lock
 RUN_ARGS ?=
 # The BigQuery emulator runs from a venv of its own: it pins sqlglot and protobuf versions of its
 # own and adds google-cloud-bigquery-storage, none of which may change the project's venv.
-# numpy: its DuckDB UDFs need it, and it does not declare it.
+# It installs from requirements-bqemu.lock: bqemulator 1.4.0 and numpy (its DuckDB UDFs need it,
+# and it does not declare it), with every dependency at the version tested.
 BQEMU_VENV ?= .venv-bqemu
 BQEMU_STAMP := $(BQEMU_VENV)/.installed
-BQEMU_PACKAGES := bqemulator==1.4.0 numpy
+BQEMU_LOCK := requirements-bqemu.lock
 
-.PHONY: help install bqemu demo demo-gcp test lab nightly bench java-check clean
+.PHONY: help install bqemu demo demo-gcp test test-fast typecheck lock lab nightly bench java-check clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
-	  { echo "Python 3.10 or newer is needed (found $$($(PYTHON) --version))"; exit 1; }
+$(STAMP): pyproject.toml $(LOCK)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "Python 3.11 or newer is needed (found $$($(PYTHON) --version))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -c "from memphis_incidents.runner import ensure_kernel; ensure_kernel()"
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -c "from memphis_incidents.execute import ensure_kernel; ensure_kernel()"
 	@touch $@
 
 install: $(STAMP)  ## create .venv and install the project with its test tools
 
-$(BQEMU_STAMP):
+$(BQEMU_STAMP): $(BQEMU_LOCK)
 	$(PYTHON) -m venv $(BQEMU_VENV)
 	$(BQEMU_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BQEMU_VENV)/bin/python -m pip install --quiet $(BQEMU_PACKAGES)
+	$(BQEMU_VENV)/bin/python -m pip install --quiet -r $(BQEMU_LOCK)
 	@touch $@
 
 bqemu: $(BQEMU_STAMP)  ## create .venv-bqemu with the BigQuery emulator (tests and demo-gcp start it)
@@ -42,12 +46,24 @@ java-check:
 demo: install java-check  ## run the whole pipeline on the offline demo source; prints the report path
 	$(PY) run_pipeline.py $(RUN_ARGS)
 
-test: install bqemu java-check  ## run the test suite
+typecheck: install  ## mypy on lib/ (settings in pyproject.toml; the version is pinned in the lock)
+	$(PY) -m mypy
+
+test: install bqemu java-check typecheck  ## the type check, then the whole test suite (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 DEMO_GCP_ARGS ?=
 demo-gcp: install bqemu java-check  ## the GCP profile offline: GCS and BigQuery emulators, Spark Connect, on 127.0.0.1
 	$(PY) -m tests.demo_gcp $(DEMO_GCP_ARGS)
+
+test-fast: install typecheck  ## the type check and the unit tests (no notebooks, Spark or fault runs): about a minute
+	$(PY) -m pytest -m "not slow" --ignore=tests/faults $(PYTEST_ARGS)
+
+LOCK_ARGS := --universal --python-version 3.11 --index-url https://pypi.org/simple --no-header --annotation-style line
+lock:  ## re-resolve the lock files from pyproject.toml's ranges (needs uv: pipx install uv)
+	uv pip compile pyproject.toml --extra dev $(LOCK_ARGS) -o $(LOCK)
+	uv pip compile pyproject.toml -c $(LOCK) $(LOCK_ARGS) -o requirements.lock
+	printf 'bqemulator==1.4.0\nnumpy\n' | uv pip compile - $(LOCK_ARGS) -o $(BQEMU_LOCK)
 
 LAB_ARGS ?=
 lab: install  ## JupyterLab on the notebooks, with the project's kernel (LAB_ARGS=--allow-root as root)

@@ -35,7 +35,8 @@ def digest(rows: list[tuple]) -> str:
 def pyspark_engine(warehouse: Path) -> tuple[Callable[[], list[tuple]], Callable[[], None]]:
     """The pipeline's own code: its session, its read of the table, and its marts query asked for
     the monthly_category mart alone."""
-    from memphis_incidents.spark_jobs import compute_marts, spark_session
+    from memphis_incidents.aggregate import compute_marts
+    from memphis_incidents.spark_session import spark_session
     from memphis_incidents.warehouse.local import LocalWarehouse
 
     spark = spark_session("local[*]")

@@ -9,7 +9,7 @@ from typing import Callable
 import nbformat
 
 from memphis_incidents.reports import notebook_html
-from memphis_incidents.runner import ensure_kernel
+from memphis_incidents.execute import ensure_kernel
 
 
 def timed(action: Callable[[], object], times: int) -> list[float]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from measure import CommandFailed, Measured, run_checked
 
-from memphis_incidents.runner import STEP_NAMES
+from memphis_incidents.steps import STEP_NAMES
 
 KERNEL = "ipykernel_launcher"
 

@@ -25,8 +25,9 @@ from notebooks import html_seconds, kernel_start_seconds, papermill_seconds
 from pipeline import PipelineRun, run_pipeline
 from report import GIB, Row, command_line, machine, results_page, table, verdict
 
-from memphis_incidents.runner import STEP_NAMES, ensure_kernel
-from memphis_incidents.spark_jobs import class_archive_path, ensure_class_archive
+from memphis_incidents.execute import ensure_kernel
+from memphis_incidents.spark_session import class_archive_path, ensure_class_archive
+from memphis_incidents.steps import STEP_NAMES
 from memphis_incidents.warehouse.local import LocalWarehouse
 
 BENCH = Path(__file__).resolve().parent

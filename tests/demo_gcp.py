@@ -29,8 +29,8 @@ from gcp_storage_emulator.server import create_server
 from google.cloud import storage
 
 from memphis_incidents.config import RunParameters
-from memphis_incidents.profiles import backends
-from memphis_incidents.spark_jobs import MARTS
+from memphis_incidents.profiles import backends_for
+from memphis_incidents.marts import MARTS
 from tests.bq_emulator import DATASET, PROJECT, BigQueryEmulator
 from tests.gcs_emulator import BUCKET, free_port
 from tests.test_spark_connect import ConnectServer
@@ -117,8 +117,8 @@ def demo(folder: Path, rows: int) -> DemoResult:
                                       "--reports-dir", str(folder / "reports-embedded")], dict(os.environ))
         seconds["embedded"] = round(time.monotonic() - started, 1)
         with patch.dict(os.environ, emulated):
-            gcp = backends(RunParameters(profile="gcp", source="demo"))
-            embedded = backends(RunParameters(source="demo", data_dir=str(folder / "embedded")))
+            gcp = backends_for(RunParameters(profile="gcp", source="demo"))
+            embedded = backends_for(RunParameters(source="demo", data_dir=str(folder / "embedded")))
             ran = gcp_code == embedded_code == 0
             mismatches = mart_mismatches(gcp.warehouse, embedded.warehouse) if ran else []
             bucket = storage.Client(project=PROJECT).bucket(BUCKET)

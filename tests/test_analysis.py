@@ -6,7 +6,7 @@ import re
 import pandas as pd
 import pytest
 
-from memphis_incidents import analysis, notebook
+from memphis_incidents import figures, findings, metrics, notebook
 from memphis_incidents.config import load_preset
 from memphis_incidents.runlog import write_step_record
 from memphis_incidents.state import State
@@ -54,28 +54,28 @@ def daily(rows: list[tuple[str, str, int]]) -> pd.DataFrame:
 
 # ---- dates ---------------------------------------------------------------------------------------
 def test_the_partial_current_month_is_left_out(monthly_totals):
-    kept = analysis.complete_months(monthly_totals, "2025-03-10")
+    kept = metrics.complete_months(monthly_totals, "2025-03-10")
     assert list(kept["offense_month"]) == [pd.Timestamp("2025-01-01"), pd.Timestamp("2025-02-01")]
 
 
 def test_month_grid_fills_months_without_reports_with_zero():
     monthly = pd.DataFrame({"offense_month": [pd.Timestamp("2025-01-01").date(), pd.Timestamp("2025-03-01").date()],
                             "category": ["THEFT", "ASSAULT"], "offense_rows": [5, 7], "incidents": [5, 6]})
-    grid = analysis.month_grid(monthly, "2025-04-02", by="category")
+    grid = metrics.month_grid(monthly, "2025-04-02", by="category")
     assert len(grid) == 3 * 2
     feb = grid[grid["offense_month"] == pd.Timestamp("2025-02-01")]
     assert feb["offense_rows"].tolist() == [0, 0]
 
 
 def test_last_full_day_is_the_day_before_the_source_update_when_that_is_earlier(summary):
-    assert analysis.last_full_day(summary) == pd.Timestamp("2025-03-09")
+    assert metrics.last_full_day(summary) == pd.Timestamp("2025-03-09")
     later = summary.assign(last_source_update_utc=[pd.Timestamp("2025-03-12 11:00", tz="UTC")])
-    assert analysis.last_full_day(later) == pd.Timestamp("2025-03-10")
+    assert metrics.last_full_day(later) == pd.Timestamp("2025-03-10")
 
 
 # ---- headline ------------------------------------------------------------------------------------
 def test_headline_counts_what_is_left_out(summary, monthly_totals, quarantine):
-    head = analysis.headline(summary, monthly_totals, quarantine, load_preset("demo"))
+    head = metrics.headline(summary, monthly_totals, quarantine, load_preset("demo"))
     assert (head["offense_rows"], head["incidents"]) == (110, 100)
     assert head["latest_full_month"] == pd.Timestamp("2025-02-01")
     assert head["partial_month_offense_rows"] == 9
@@ -86,7 +86,7 @@ def test_headline_counts_what_is_left_out(summary, monthly_totals, quarantine):
 
 
 def test_headline_html_carries_exact_values_and_the_synthetic_marker(summary, monthly_totals, quarantine):
-    head = analysis.headline(summary, monthly_totals, quarantine, load_preset("demo"))
+    head = metrics.headline(summary, monthly_totals, quarantine, load_preset("demo"))
     page = notebook.headline_html(head)
     assert 'data-key="offense_rows" data-value="110"' in page and 'data-key="incidents" data-value="100"' in page
     assert "February 2025" in page and "Synthetic" in page
@@ -95,7 +95,7 @@ def test_headline_html_carries_exact_values_and_the_synthetic_marker(summary, mo
 
 
 def test_exclusions_html_lists_omissions_and_the_load_counts(summary, monthly_totals, quarantine):
-    head = analysis.headline(summary, monthly_totals, quarantine, load_preset("memphis-arcgis"))
+    head = metrics.headline(summary, monthly_totals, quarantine, load_preset("memphis-arcgis"))
     page = notebook.exclusions_html(head, "this run's load (r1)", {"received": 1200, "loaded": 1190,
                                                                   "quarantined": 7, "duplicates": 3})
     assert "sex crimes and juvenile-specific" in page and "March 2025" in page
@@ -105,14 +105,14 @@ def test_exclusions_html_lists_omissions_and_the_load_counts(summary, monthly_to
 
 # ---- categories ----------------------------------------------------------------------------------
 def test_category_shares_sum_groups_and_name_the_nibrs_group(category_totals):
-    shares = analysis.category_shares(category_totals)
+    shares = metrics.category_shares(category_totals)
     assert shares["category"].tolist() == ["THEFT", "ASSAULT", "DRUGS", "TRESPASS"]
     assert shares.loc[0, "offense_rows"] == 52 and shares.loc[0, "crime_against"] == "Crimes against property"
     assert shares["share"].sum() == pytest.approx(1)
 
 
 def test_nibrs_rollup_splits_groups_a_and_b(category_totals):
-    rollup = analysis.nibrs_rollup(category_totals).set_index("crime_against")
+    rollup = metrics.nibrs_rollup(category_totals).set_index("crime_against")
     assert rollup.loc["Crimes against society", ["Group A", "Group B"]].tolist() == [10, 8]
     assert rollup.loc["Not classified", "offense_rows"] == 2
     assert rollup["share"].sum() == pytest.approx(1)
@@ -121,12 +121,12 @@ def test_nibrs_rollup_splits_groups_a_and_b(category_totals):
 
 # ---- change --------------------------------------------------------------------------------------
 def test_poisson_z_is_twice_the_difference_of_square_roots():
-    assert analysis.poisson_z(100, 64) == pytest.approx(4.0)
-    assert analysis.poisson_z(4, 9) == pytest.approx(-2.0)
+    assert metrics.poisson_z(100, 64) == pytest.approx(4.0)
+    assert metrics.poisson_z(4, 9) == pytest.approx(-2.0)
 
 
 def test_comparison_periods_are_aligned_and_contiguous():
-    periods = analysis.comparison_periods(pd.Timestamp("2024-02-29"))
+    periods = metrics.comparison_periods(pd.Timestamp("2024-02-29"))
     ytd, prior = periods["Year to date"]
     assert (ytd.start, ytd.end) == (pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-29"))
     assert (prior.start, prior.end) == (pd.Timestamp("2023-01-01"), pd.Timestamp("2023-02-28"))
@@ -140,10 +140,10 @@ def test_change_table_counts_inside_the_windows_and_reads_the_z_score():
     data = daily([("2025-03-01", "THEFT", 100), ("2025-02-01", "THEFT", 64), ("2025-03-02", "ARSON", 3),
                   ("2025-02-03", "FRAUD", 20), ("2025-03-03", "FRAUD", 30),
                   ("2025-01-15", "THEFT", 1000)])  # outside both windows
-    now = analysis.Period(pd.Timestamp("2025-02-15"), pd.Timestamp("2025-03-14"))
-    before = analysis.Period(pd.Timestamp("2025-01-18"), pd.Timestamp("2025-02-14"))
-    table = analysis.change_table(data, now, before, ["THEFT", "ARSON", "FRAUD", "ROBBERY"]).set_index("category")
-    assert table.loc[analysis.ALL_CATEGORIES, ["previous", "current"]].tolist() == [84, 133]
+    now = metrics.Period(pd.Timestamp("2025-02-15"), pd.Timestamp("2025-03-14"))
+    before = metrics.Period(pd.Timestamp("2025-01-18"), pd.Timestamp("2025-02-14"))
+    table = metrics.change_table(data, now, before, ["THEFT", "ARSON", "FRAUD", "ROBBERY"]).set_index("category")
+    assert table.loc[metrics.ALL_CATEGORIES, ["previous", "current"]].tolist() == [84, 133]
     assert table.loc["THEFT", "z"] == pytest.approx(4.0) and table.loc["THEFT", "reading"] == "rise beyond chance"
     assert table.loc["FRAUD", "pct_change"] == pytest.approx(0.5)
     assert table.loc["FRAUD", "reading"] == "within chance variation"  # +50%, but 20 against 30
@@ -153,25 +153,25 @@ def test_change_table_counts_inside_the_windows_and_reads_the_z_score():
 
 
 def test_change_summary_names_the_categories_beyond_chance():
-    table = pd.DataFrame({"category": [analysis.ALL_CATEGORIES, "THEFT", "ARSON"], "previous": [70, 64, 6],
+    table = pd.DataFrame({"category": [metrics.ALL_CATEGORIES, "THEFT", "ARSON"], "previous": [70, 64, 6],
                           "current": [103, 100, 3], "pct_change": [33 / 70, 36 / 64, -0.5],
                           "z": [3.5, 4.0, -1.44], "reading": ["rise beyond chance", "rise beyond chance",
                                                               "within chance variation"]})
-    period = analysis.Period(pd.Timestamp("2025-01-01"), pd.Timestamp("2025-01-28"))
-    text = analysis.change_summary_text("Last 28 days", table, period, period)
+    period = metrics.Period(pd.Timestamp("2025-01-01"), pd.Timestamp("2025-01-28"))
+    text = findings.change_summary_text("Last 28 days", table, period, period)
     assert "103 offense rows against 70" in text and "+47.1%" in text
     assert "Theft" in text and "Arson" not in text
 
 
 # ---- when and where ------------------------------------------------------------------------------
 def test_seasonality_is_per_day_so_short_months_compare_fairly(monthly_totals):
-    season = analysis.seasonality(monthly_totals, "2025-03-10").set_index("month")
+    season = metrics.seasonality(monthly_totals, "2025-03-10").set_index("month")
     assert season.loc[1, "offense_rows_per_day"] == pytest.approx(1.0)
     assert season.loc[2, "offense_rows_per_day"] == pytest.approx(1.0)
 
 
 def test_hour_weekday_grid_is_seven_by_twenty_four_monday_first():
-    grid = analysis.hour_weekday_grid(pd.DataFrame({"weekday": [1, 7], "hour": [0, 23], "offense_rows": [5, 2]}))
+    grid = metrics.hour_weekday_grid(pd.DataFrame({"weekday": [1, 7], "hour": [0, 23], "offense_rows": [5, 2]}))
     assert grid.shape == (7, 24) and grid.index[0] == "Mon"
     assert grid.loc["Mon", 0] == 5 and grid.loc["Sun", 23] == 2 and grid.to_numpy().sum() == 7
 
@@ -181,9 +181,9 @@ def test_precinct_comparison_uses_the_last_two_complete_years():
                              "2025-02-01"]).date
     frame = pd.DataFrame({"offense_month": months, "precinct": "NORTH", "incidents": 1,
                           "offense_rows": [5000, 1000, 200, 25, 16, 7]})  # Feb 2025 is the partial month
-    table = analysis.precinct_comparison(frame, "2025-02-20").set_index("precinct")
+    table = metrics.precinct_comparison(frame, "2025-02-20").set_index("precinct")
     assert table.loc["NORTH", ["previous_12_months", "last_12_months"]].tolist() == [1200, 41]
-    assert analysis.has_precincts(frame) and not analysis.has_precincts(frame.assign(precinct="UNKNOWN"))
+    assert metrics.has_precincts(frame) and not metrics.has_precincts(frame.assign(precinct="UNKNOWN"))
 
 
 # ---- figures -------------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ def marts(summary, category_totals) -> dict[str, pd.DataFrame]:
                                       "incidents": 9} for i, m in enumerate(months) for c in ("THEFT", "ASSAULT")])
     return {
         "monthly_category": monthly_category,
-        "monthly_totals": monthly_category.groupby("offense_month", as_index=False)[list(analysis.UNIT)].sum(),
+        "monthly_totals": monthly_category.groupby("offense_month", as_index=False)[list(metrics.UNIT)].sum(),
         "category_totals": category_totals,
         "daily_category": daily([("2025-03-01", "THEFT", 4), ("2024-03-01", "THEFT", 9)]),
         "hour_weekday": pd.DataFrame({"weekday": [1, 2], "hour": [3, 4], "offense_rows": [5, 6]}),
@@ -207,19 +207,19 @@ def marts(summary, category_totals) -> dict[str, pd.DataFrame]:
 
 def every_figure(marts: dict[str, pd.DataFrame]) -> dict[str, object]:
     last = "2025-03-10"
-    shares = analysis.category_shares(marts["category_totals"])
-    periods = analysis.comparison_periods(pd.Timestamp("2025-03-09"))
-    changes = {n: analysis.change_table(marts["daily_category"], *p, ["THEFT"]) for n, p in periods.items()}
+    shares = metrics.category_shares(marts["category_totals"])
+    periods = metrics.comparison_periods(pd.Timestamp("2025-03-09"))
+    changes = {n: metrics.change_table(marts["daily_category"], *p, ["THEFT"]) for n, p in periods.items()}
     return {
-        "categories": analysis.figure_categories(shares),
-        "monthly": analysis.figure_monthly_trend(marts["monthly_totals"], last),
-        "groups": analysis.figure_rolling_by_group(marts["monthly_category"], marts["category_totals"], last),
-        "small multiples": analysis.figure_top_category_trends(marts["monthly_category"], last),
-        "change": analysis.figure_change(changes),
-        "seasonality": analysis.figure_seasonality(analysis.seasonality(marts["monthly_totals"], last)),
-        "heatmap": analysis.figure_hour_weekday(analysis.hour_weekday_grid(marts["hour_weekday"])),
-        "precincts": analysis.figure_precincts(analysis.precinct_comparison(marts["precinct_monthly"], last), last),
-        "map": analysis.figure_hexbin_map(marts["geo_grid"]),
+        "categories": figures.figure_categories(shares),
+        "monthly": figures.figure_monthly_trend(marts["monthly_totals"], last),
+        "groups": figures.figure_rolling_by_group(marts["monthly_category"], marts["category_totals"], last),
+        "small multiples": figures.figure_top_category_trends(marts["monthly_category"], last),
+        "change": figures.figure_change(changes),
+        "seasonality": figures.figure_seasonality(metrics.seasonality(marts["monthly_totals"], last)),
+        "heatmap": figures.figure_hour_weekday(metrics.hour_weekday_grid(marts["hour_weekday"])),
+        "precincts": figures.figure_precincts(metrics.precinct_comparison(marts["precinct_monthly"], last), last),
+        "map": figures.figure_hexbin_map(marts["geo_grid"]),
     }
 
 
@@ -234,12 +234,12 @@ def test_every_figure_has_a_title_and_labelled_axes_naming_a_unit(marts):
 
 
 def test_the_map_only_draws_points_inside_the_city_box(marts):
-    hexes = analysis.figure_hexbin_map(marts["geo_grid"]).axes[0].collections[0]
+    hexes = figures.figure_hexbin_map(marts["geo_grid"]).axes[0].collections[0]
     assert hexes.get_array().sum() == 7  # the 99 rows at latitude 40 are outside Memphis
 
 
 def test_alt_text_describes_the_figure_from_its_titles_and_axes(marts):
-    text = analysis.figure_alt_text(every_figure(marts)["heatmap"])
+    text = figures.figure_alt_text(every_figure(marts)["heatmap"])
     assert text.startswith("Chart. When offenses happened")
     assert "Horizontal axis: hour of day" in text and "Colour: offense rows (all years)" in text
 
@@ -256,13 +256,13 @@ def test_a_relative_data_dir_is_relative_to_the_project_not_the_working_director
 
 def test_load_counts_fall_back_to_the_latest_committed_load(tmp_path):
     storage = LocalStorage(tmp_path)
-    stores = type("Stores", (), {"storage": storage, "state": State(storage)})()
-    assert notebook.load_counts(stores, "") == ("no load recorded", {})
-    stores.state.commit_load("b1", None, {"received": 5})
-    stores.state.commit_load("b2", None, {"received": 7})
-    assert notebook.load_counts(stores, "") == ("the latest load (batch b2)", {"received": 7})
+    backends = type("Stores", (), {"storage": storage, "state": State(storage)})()
+    assert notebook.load_counts(backends, "") == ("no load recorded", {})
+    backends.state.commit_load("b1", None, {"received": 5})
+    backends.state.commit_load("b2", None, {"received": 7})
+    assert notebook.load_counts(backends, "") == ("the latest load (batch b2)", {"received": 7})
     write_step_record(storage, "r9", "load", {"rows": {"received": 12}})
-    assert notebook.load_counts(stores, "r9") == ("this run's load (r9)", {"received": 12})
+    assert notebook.load_counts(backends, "r9") == ("this run's load (r9)", {"received": 12})
 
 
 def test_table_formats_follow_column_meaning():

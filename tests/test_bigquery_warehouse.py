@@ -31,11 +31,12 @@ from memphis_incidents.errors import ConfigError, PipelineError
 from memphis_incidents.gcp import GCPSettings, GCSStorage, gcp_backends
 from memphis_incidents.ingest import run_ingest
 from memphis_incidents.load import run_load
-from memphis_incidents.profiles import backends
+from memphis_incidents.profiles import backends_for
 from memphis_incidents.quality import QUARANTINE_SCHEMA
 from memphis_incidents.schema import CANONICAL_SCHEMA, canonical_incidents, to_arrow
 from memphis_incidents.sources.demo import publication_time
 from memphis_incidents.warehouse import bigquery as bq
+from memphis_incidents.warehouse import bigquery_sql
 from memphis_incidents.warehouse.local import LocalWarehouse
 from tests.bq_emulator import bq_client, bq_emulator  # noqa: F401 - fixtures
 from tests.conftest import epoch_ms
@@ -227,14 +228,14 @@ def test_upsert_stages_through_the_lake_with_exact_load_jobs_and_drops_staging(
     assert loads[1][3]["load"]["schema"] == {"fields": [
         {"name": "row_id", "type": "STRING", "mode": "NULLABLE"},
         {"name": "role", "type": "STRING", "mode": "NULLABLE"}]}
-    assert client.queries() == [bq.upsert_script(table_id("incidents"), table_id("_staging_incidents"),
+    assert client.queries() == [bigquery_sql.upsert_script(table_id("incidents"), table_id("_staging_incidents"),
                                                  table_id("_staging_keys"), full_refresh=False)]
     assert set(client.tables) == {table_id("incidents")}
     assert lake.list("staging") == []
 
 
 def test_the_upsert_script_is_bigquery_sql_with_one_merge_in_a_transaction():
-    script = bq.upsert_script(table_id("incidents"), table_id("_staging_incidents"),
+    script = bigquery_sql.upsert_script(table_id("incidents"), table_id("_staging_incidents"),
                               table_id("_staging_keys"), full_refresh=True)
     statements = sqlglot.parse(script, read="bigquery")
     assert [type(s).__name__ for s in statements] == ["Transaction", "Create", "Merge", "Commit", "Select"]
@@ -251,13 +252,13 @@ def test_the_upsert_script_is_bigquery_sql_with_one_merge_in_a_transaction():
 
 
 def test_an_incremental_batch_never_deletes_rows_absent_from_it():
-    script = bq.upsert_script(table_id("incidents"), "s", "k", full_refresh=False)
+    script = bigquery_sql.upsert_script(table_id("incidents"), "s", "k", full_refresh=False)
     create = sqlglot.parse(script, read="bigquery")[1].sql("bigquery")
     assert "k.present" not in create and "OR FALSE" in create
 
 
 def test_the_quarantine_merge_replaces_one_batch_by_parameter():
-    statements = sqlglot.parse(bq.quarantine_sql(table_id("quarantine"), "s"), read="bigquery")
+    statements = sqlglot.parse(bigquery_sql.quarantine_sql(table_id("quarantine"), "s"), read="bigquery")
     assert [type(s).__name__ for s in statements] == ["Merge"]
     whens = [w.sql("bigquery") for w in statements[0].args["whens"].expressions]
     assert whens[0] == "WHEN NOT MATCHED BY SOURCE AND t.batch_id = @batch_id THEN DELETE"
@@ -310,7 +311,7 @@ def test_the_same_demo_runs_land_the_same_warehouse_in_both_profiles(tmp_path, g
         common = dict(source="demo", demo_rows=3000, data_dir=str(tmp_path), **run)
         on_gcp, embedded = RunParameters(profile="gcp", **common), RunParameters(**common)
         gcp = gcp_backends(on_gcp, settings, (gcs_bucket.client, client))
-        local = backends(embedded)
+        local = backends_for(embedded)
         run_ingest(on_gcp, gcp, now=publication_time(run["demo_day"]))
         run_ingest(embedded, local, now=publication_time(run["demo_day"]))
         ours, theirs = run_load(on_gcp, gcp)["rows"], run_load(embedded, local)["rows"]

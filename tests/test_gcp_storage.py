@@ -86,13 +86,13 @@ def test_a_run_folder_is_archived_to_reports_run_id(gcs_bucket, tmp_path):
 
 def test_backends_put_lake_and_state_under_prefix_and_source_and_reports_apart(gcs_bucket):
     settings = GCPSettings(**SETTINGS)
-    stores = gcp_backends(RunParameters(profile="gcp", source="memphis-arcgis"), settings,
+    backends = gcp_backends(RunParameters(profile="gcp", source="memphis-arcgis"), settings,
                           (gcs_bucket.client, object()))
-    assert stores.data_root == f"gs://{BUCKET}/lake/memphis-arcgis"
-    write_json(stores.storage, "runs/r1/load.json", {"rows": 1})
-    assert stores.reports.uri("r1/run.json") == f"gs://{BUCKET}/reports/r1/run.json"
-    assert stores.warehouse.table_id("incidents") == "memphis-test.memphis_incidents.incidents"
-    assert stores.lake.storage is stores.state.storage is stores.storage
+    assert backends.data_root == f"gs://{BUCKET}/lake/memphis-arcgis"
+    write_json(backends.storage, "runs/r1/load.json", {"rows": 1})
+    assert backends.reports.uri("r1/run.json") == f"gs://{BUCKET}/reports/r1/run.json"
+    assert backends.warehouse.table_id("incidents") == "memphis-test.memphis_incidents.incidents"
+    assert backends.lake.storage is backends.state.storage is backends.storage
 
 
 # ---- settings ------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import pytest
 import requests
 import websocket
 
-from memphis_incidents.runner import ensure_kernel
+from memphis_incidents.execute import ensure_kernel
 from memphis_incidents.warehouse.local import LocalWarehouse
 
 REPO = Path(__file__).resolve().parents[1]

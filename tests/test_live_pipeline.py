@@ -23,7 +23,7 @@ from memphis_incidents.config import RunParameters, load_preset
 from memphis_incidents.errors import ExitCode
 from memphis_incidents.ingest import run_ingest
 from memphis_incidents.load import run_load
-from memphis_incidents.profiles import backends
+from memphis_incidents.profiles import backends_for as backends
 from memphis_incidents.runner import main
 from memphis_incidents.sources.demo import demo_snapshot
 

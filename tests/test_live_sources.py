@@ -25,7 +25,7 @@ from memphis_incidents.config import RunParameters, load_preset
 from memphis_incidents.errors import ExitCode, ReconciliationError, SchemaDriftError
 from memphis_incidents.ingest import pull_start, run_ingest
 from memphis_incidents.load import run_load
-from memphis_incidents.profiles import backends
+from memphis_incidents.profiles import backends_for
 from memphis_incidents.runner import main
 from memphis_incidents.sources import make_source
 from memphis_incidents.sources.arcgis import ArcGISSource
@@ -48,12 +48,12 @@ def night(data_dir: Path, source: str, url: str, run_id: str, **params: Any) -> 
     """One run's ingest and load, as the notebooks call them."""
     run = RunParameters(data_dir=str(data_dir), source=source, base_url=url, run_id=run_id,
                         http_retries=1, http_backoff=0, **params)
-    stores = backends(run)
+    stores = backends_for(run)
     return run_ingest(run, stores) | {"load": run_load(run, stores)}
 
 
 def warehouse(data_dir: Path, source: str) -> pa.Table:
-    return backends(RunParameters(data_dir=str(data_dir), source=source)).warehouse.read_incidents()
+    return backends_for(RunParameters(data_dir=str(data_dir), source=source)).warehouse.read_incidents()
 
 
 def faithful_url(server: FakeServer, count: int | None = None) -> str:
@@ -115,7 +115,7 @@ def test_a_required_field_renamed_stops_before_paging_and_leaves_the_warehouse_a
         night(tmp_path, "memphis-arcgis", url, "n2")
     assert drift.value.exit_code == ExitCode.SOURCE_ERROR == 7
     assert len(server.requests_of("page")) == pages
-    stores = backends(RunParameters(data_dir=str(tmp_path), source="memphis-arcgis"))
+    stores = backends_for(RunParameters(data_dir=str(tmp_path), source="memphis-arcgis"))
     assert [b["batch_id"] for b in stores.lake.batches()] == ["n1"]
     assert warehouse(tmp_path, "memphis-arcgis").equals(before)
 
@@ -180,7 +180,7 @@ def test_socrata_without_readable_metadata_probes_each_field(server):
 
 
 def test_overlap_window_runs_a_full_reconcile_every_reconcile_days(tmp_path):
-    stores = backends(RunParameters(data_dir=str(tmp_path)))
+    stores = backends_for(RunParameters(data_dir=str(tmp_path)))
     overlap = Incremental("overlap window", "Offense_Datetime", "no edit-date field")
     stores.state.commit_load("b1", "2026-11-20T00:00:00.000Z", {},
                              {"incremental": dataclasses.asdict(overlap), "last_full_at": "2026-11-20T06:00:00.000Z"})

@@ -17,10 +17,13 @@ import pytest
 from memphis_incidents.config import RunParameters
 from memphis_incidents.ingest import run_ingest
 from memphis_incidents.load import run_load
-from memphis_incidents.profiles import backends
+from memphis_incidents.profiles import backends_for
 from memphis_incidents.schema import CANONICAL_SCHEMA
 from memphis_incidents.sources.demo import publication_time
-from memphis_incidents.spark_jobs import GRID_DEGREES, MARTS, compute_marts, spark_schema, spark_session
+from memphis_incidents.aggregate import compute_marts
+from memphis_incidents.marts import GRID_DEGREES, MARTS
+from memphis_incidents.schema import spark_schema
+from memphis_incidents.spark_session import spark_session
 
 pytestmark = pytest.mark.slow
 INCIDENT = "coalesce(incident_id, 'row:' || row_id)"
@@ -66,10 +69,10 @@ def with_edge_cases(table: pa.Table) -> pa.Table:
 def table(tmp_path_factory) -> pa.Table:
     params = RunParameters(source="demo", demo_rows=3000, run_id="r0",
                            data_dir=str(tmp_path_factory.mktemp("data")))
-    stores = backends(params)
-    run_ingest(params, stores, now=publication_time(0))
-    run_load(params, stores)
-    return with_edge_cases(stores.warehouse.read_incidents().select(CANONICAL_SCHEMA.names))
+    backends = backends_for(params)
+    run_ingest(params, backends, now=publication_time(0))
+    run_load(params, backends)
+    return with_edge_cases(backends.warehouse.read_incidents().select(CANONICAL_SCHEMA.names))
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import pytest
 
 from memphis_incidents.errors import ExitCode
 from memphis_incidents.fingerprint import package_digest, skip_reason
+from memphis_incidents.steps import step_named
 from memphis_incidents.retention import runs_to_prune
 from memphis_incidents.runner import main
 
@@ -46,7 +47,7 @@ def test_a_change_in_package_code_changes_the_fingerprint(tmp_path):
     shutil.copytree(REPO / "lib" / "memphis_incidents", tmp_path / "pkg",
                     ignore=shutil.ignore_patterns("__pycache__"))
     before = package_digest(tmp_path / "pkg")
-    (tmp_path / "pkg" / "analysis.py").write_text((tmp_path / "pkg" / "analysis.py").read_text() + "\n# x\n")
+    (tmp_path / "pkg" / "metrics.py").write_text((tmp_path / "pkg" / "metrics.py").read_text() + "\n# x\n")
     assert package_digest(tmp_path / "pkg") != before
 
 
@@ -117,11 +118,11 @@ def test_the_systemd_units_verify(tmp_path):
 def test_a_step_reruns_after_a_change_in_lib_and_is_skipped_otherwise(tmp_path):
     from memphis_incidents.config import RunParameters
     from memphis_incidents.fingerprint import remember_success
-    from memphis_incidents.profiles import backends
+    from memphis_incidents.profiles import backends_for
 
-    stores = backends(RunParameters(data_dir=str(tmp_path)))
+    backends = backends_for(RunParameters(data_dir=str(tmp_path)))
     parts = {"notebook": "n", "parameters": "p", "code": "c1", "inputs": "i"}
-    remember_success(stores, "aggregate", parts, "r1")
-    assert skip_reason("aggregate", parts, stores) == (True, "unchanged since run r1")
-    assert skip_reason("aggregate", {**parts, "code": "c2"}, stores) == (False, "changed: code")
-    assert skip_reason("ingest", parts, stores) == (False, "always asks the source")
+    remember_success(backends, step_named("aggregate"), parts, "r1")
+    assert skip_reason(step_named("aggregate"), parts, backends) == (True, "unchanged since run r1")
+    assert skip_reason(step_named("aggregate"), {**parts, "code": "c2"}, backends) == (False, "changed: code")
+    assert skip_reason(step_named("ingest"), parts, backends) == (False, "always asks the source")

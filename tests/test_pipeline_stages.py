@@ -9,7 +9,7 @@ import pytest
 from memphis_incidents.config import RunParameters, load_preset
 from memphis_incidents.ingest import run_ingest
 from memphis_incidents.load import load_batch, run_load
-from memphis_incidents.profiles import backends
+from memphis_incidents.profiles import backends_for
 from memphis_incidents.sources import Pull
 from memphis_incidents.sources.demo import DemoSource, demo_snapshot
 
@@ -22,13 +22,13 @@ def params_for(tmp_path, **changes) -> RunParameters:
 
 def run_once(params: RunParameters, run_id: str) -> tuple[dict, dict]:
     params = dataclasses.replace(params, run_id=run_id)
-    stores = backends(params)
-    return run_ingest(params, stores), run_load(params, stores)
+    backends = backends_for(params)
+    return run_ingest(params, backends), run_load(params, backends)
 
 
-def table_content(stores) -> list[dict]:
+def table_content(backends) -> list[dict]:
     """The warehouse rows without the batch that wrote them, in key order."""
-    table = stores.warehouse.read_incidents().drop_columns(["batch_id"])
+    table = backends.warehouse.read_incidents().drop_columns(["batch_id"])
     return table.sort_by("row_id").to_pylist()
 
 
@@ -39,44 +39,44 @@ def test_every_row_received_is_loaded_quarantined_or_a_counted_duplicate(tmp_pat
     assert batch["rows"] == rows["received"] == ROWS
     assert rows["received"] == rows["loaded"] + rows["quarantined"] + rows["duplicates"]
     assert rows["quarantined"] > 0 and rows["duplicates"] > 0  # the demo is dirty on purpose
-    stores = backends(params)
-    table = stores.warehouse.read_incidents()
+    backends = backends_for(params)
+    table = backends.warehouse.read_incidents()
     assert table.num_rows == rows["loaded"] == rows["inserted"]
     assert len(set(table.column("row_id").to_pylist())) == table.num_rows
-    quarantined = sum(r["rows"] for r in stores.warehouse.quarantine_counts().to_pylist())
+    quarantined = sum(r["rows"] for r in backends.warehouse.quarantine_counts().to_pylist())
     assert quarantined == rows["quarantined"]
 
 
 def test_the_watermark_moves_only_when_the_load_commits(tmp_path):
     params = dataclasses.replace(params_for(tmp_path), run_id="r1")
-    stores = backends(params)
-    batch = run_ingest(params, stores)
-    assert stores.state.watermark is None
-    run_load(params, stores)
-    assert stores.state.watermark == batch["watermark"] is not None
+    backends = backends_for(params)
+    batch = run_ingest(params, backends)
+    assert backends.state.watermark is None
+    run_load(params, backends)
+    assert backends.state.watermark == batch["watermark"] is not None
 
 
 def test_loading_the_same_batch_again_changes_nothing(tmp_path):
     params = params_for(tmp_path)
     batch, _ = run_once(params, "r1")
-    stores = backends(params)
-    digest, version = stores.warehouse.content_digest(), stores.warehouse.incidents_path()
-    again = load_batch(batch, load_preset("demo"), stores, params.max_reject_share)
+    backends = backends_for(params)
+    digest, version = backends.warehouse.content_digest(), backends.warehouse.incidents_path()
+    again = load_batch(batch, load_preset("demo"), backends, params.max_reject_share)
     assert (again["inserted"], again["updated"], again["version"]) == (0, 0, None)
-    assert stores.warehouse.content_digest() == digest
-    assert stores.warehouse.incidents_path() == version
+    assert backends.warehouse.content_digest() == digest
+    assert backends.warehouse.incidents_path() == version
 
 
 def test_a_second_run_with_nothing_new_changes_nothing(tmp_path):
     params = params_for(tmp_path)
     run_once(params, "r1")
-    stores = backends(params)
-    digest = stores.warehouse.content_digest()
+    backends = backends_for(params)
+    digest = backends.warehouse.content_digest()
     batch, load = run_once(params, "r2")
     assert batch["mode"] == "incremental"
     assert batch["rows"] < 10  # only rows at the watermark itself are asked for again
     assert load["rows"]["inserted"] + load["rows"]["updated"] == 0
-    assert stores.warehouse.content_digest() == digest
+    assert backends.warehouse.content_digest() == digest
 
 
 def test_next_day_adds_new_rows_and_replaces_updated_ones(tmp_path):
@@ -87,19 +87,19 @@ def test_next_day_adds_new_rows_and_replaces_updated_ones(tmp_path):
     assert batch["mode"] == "incremental"
     assert batch["rows"] == changed.num_rows < ROWS / 10
     assert load["rows"]["inserted"] > 0 and load["rows"]["updated"] > 0
-    incremental = table_content(backends(params_for(tmp_path, demo_day=1)))
+    incremental = table_content(backends_for(params_for(tmp_path, demo_day=1)))
     fresh_dir = tmp_path / "fresh"
     run_once(params_for(fresh_dir, demo_day=1), "full")
-    assert incremental == table_content(backends(params_for(fresh_dir, demo_day=1)))
+    assert incremental == table_content(backends_for(params_for(fresh_dir, demo_day=1)))
 
 
 def test_a_run_id_lands_one_batch_only(tmp_path):
     params = dataclasses.replace(params_for(tmp_path), run_id="r1")
-    stores = backends(params)
-    first = run_ingest(params, stores)
-    again = run_ingest(params, stores)
+    backends = backends_for(params)
+    first = run_ingest(params, backends)
+    again = run_ingest(params, backends)
     assert again["reused"] is True and again["batch_id"] == first["batch_id"]
-    assert len(stores.lake.batches()) == 1
+    assert len(backends.lake.batches()) == 1
 
 
 def test_too_many_rejects_stop_the_load_before_any_write(tmp_path):
@@ -107,11 +107,11 @@ def test_too_many_rejects_stop_the_load_before_any_write(tmp_path):
 
     params = params_for(tmp_path, max_reject_share=0.0)
     params = dataclasses.replace(params, run_id="r1")
-    stores = backends(params)
-    run_ingest(params, stores)
+    backends = backends_for(params)
+    run_ingest(params, backends)
     with pytest.raises(DataQualityError, match="rejected"):
-        run_load(params, stores)
-    assert stores.warehouse.incidents_path() is None and stores.state.watermark is None
+        run_load(params, backends)
+    assert backends.warehouse.incidents_path() is None and backends.state.watermark is None
 
 
 class MiscountingSource(DemoSource):
@@ -142,5 +142,5 @@ def test_a_pull_that_does_not_reconcile_lands_nothing(tmp_path, monkeypatch):
     table = demo_snapshot(50, 1, 0)
     monkeypatch.setattr(ingest, "make_source", lambda preset, p: MiscountingSource(preset, table))
     with pytest.raises(ReconciliationError, match="source reports 51 rows .* 50 were received"):
-        run_ingest(params, backends(params))
-    assert backends(params).lake.batches() == []
+        run_ingest(params, backends_for(params))
+    assert backends_for(params).lake.batches() == []

@@ -9,7 +9,7 @@ from fake_sources.rows import arcgis_attributes, arcgis_fields, station_areas_la
 from memphis_incidents.config import RunParameters, load_preset
 from memphis_incidents.ingest import run_ingest
 from memphis_incidents.precincts import fetch_outlines, load_outlines, precinct_of, synthetic_outlines
-from memphis_incidents.profiles import backends
+from memphis_incidents.profiles import backends_for
 from memphis_incidents.schema import CITY_BOX
 from memphis_incidents.sources.demo import vocabulary
 
@@ -45,7 +45,7 @@ def test_the_ingest_keeps_outlines_in_the_lake_and_keeps_the_old_ones_when_the_l
         stations = server.add_arcgis(rows, fields, name="MPD_Station_Areas", edit_field=None, object_id="OBJECTID")
         run = RunParameters(data_dir=str(tmp_path), source="memphis-arcgis", base_url=incidents, run_id="r1",
                             precincts_url=stations, http_retries=0)
-        stores = backends(run)
+        stores = backends_for(run)
         assert run_ingest(run, stores)["source_warnings"] == []
         first = load_outlines(stores.lake.storage)
         assert len(first.names) == 9 and first.retrieved_at
@@ -59,6 +59,6 @@ def test_the_ingest_keeps_outlines_in_the_lake_and_keeps_the_old_ones_when_the_l
 
 def test_the_demo_ingest_stores_synthetic_outlines(tmp_path):
     run = RunParameters(data_dir=str(tmp_path), demo_rows=500, run_id="d1")
-    stores = backends(run)
+    stores = backends_for(run)
     run_ingest(run, stores)
     assert load_outlines(stores.lake.storage).synthetic

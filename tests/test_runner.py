@@ -11,7 +11,8 @@ import pytest
 
 from memphis_incidents.config import RunParameters
 from memphis_incidents.errors import ExitCode
-from memphis_incidents.runner import STEPS, main
+from memphis_incidents.runner import main
+from memphis_incidents.steps import STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunParameters)}

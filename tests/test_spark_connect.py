@@ -20,9 +20,11 @@ from memphis_incidents.config import RunParameters
 from memphis_incidents.errors import ConfigError
 from memphis_incidents.ingest import run_ingest
 from memphis_incidents.load import run_load
-from memphis_incidents.profiles import backends
+from memphis_incidents.profiles import backends_for
 from memphis_incidents.sources.demo import publication_time
-from memphis_incidents.spark_jobs import MARTS, run_aggregate, spark_session
+from memphis_incidents.aggregate import run_aggregate
+from memphis_incidents.marts import MARTS
+from memphis_incidents.spark_session import spark_session
 from memphis_incidents.warehouse.bigquery import BigQueryWarehouse
 from tests.gcs_emulator import free_port
 
@@ -90,14 +92,14 @@ def connect_server(tmp_path_factory) -> Iterator[ConnectServer]:
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory):
+def backends(tmp_path_factory):
     """A small embedded warehouse: one demo batch ingested and loaded."""
     params = RunParameters(source="demo", demo_rows=2000, run_id="r0",
                            data_dir=str(tmp_path_factory.mktemp("data")))
-    stores = backends(params)
-    run_ingest(params, stores, now=publication_time(0))
-    run_load(params, stores)
-    return stores
+    backends = backends_for(params)
+    run_ingest(params, backends, now=publication_time(0))
+    run_load(params, backends)
+    return backends
 
 
 def saved_marts(warehouse) -> dict[str, pd.DataFrame]:
@@ -113,10 +115,10 @@ class IncidentsTableExists:
         return bigquery.Table(table_id)
 
 
-def test_a_spark_without_the_bigquery_connector_is_told_how_to_get_it(stores):
+def test_a_spark_without_the_bigquery_connector_is_told_how_to_get_it(backends):
     """Runs before any Spark Connect session: pyspark then builds Connect sessions only."""
     warehouse = BigQueryWarehouse(IncidentsTableExists(), "memphis-test", "memphis_incidents",
-                                  stores.storage, "demo")
+                                  backends.storage, "demo")
     spark = spark_session("local[1]", extra_conf=warehouse.spark_conf)
     try:
         with pytest.raises(ConfigError, match="spark_bigquery_package"):
@@ -125,13 +127,13 @@ def test_a_spark_without_the_bigquery_connector_is_told_how_to_get_it(stores):
         spark.stop()
 
 
-def test_the_aggregation_through_spark_connect_gives_the_local_mode_marts(connect_server, stores):
-    local = run_aggregate("local[2]", "", stores.warehouse)
-    expected = saved_marts(stores.warehouse)
-    remote = run_aggregate("", connect_server.wait_ready(), stores.warehouse)
+def test_the_aggregation_through_spark_connect_gives_the_local_mode_marts(connect_server, backends):
+    local = run_aggregate("local[2]", "", backends.warehouse)
+    expected = saved_marts(backends.warehouse)
+    remote = run_aggregate("", connect_server.wait_ready(), backends.warehouse)
     assert remote["marts"] == local["marts"] and remote["marts"]["monthly_category"] > 0
     assert remote["version"] != local["version"]  # a new marts version was published
-    actual = saved_marts(stores.warehouse)
+    actual = saved_marts(backends.warehouse)
     for name in MARTS:
         pd.testing.assert_frame_equal(actual[name], expected[name], obj=name)
-    assert int(actual["summary"]["offense_rows"].iloc[0]) == len(stores.warehouse.read_incidents())
+    assert int(actual["summary"]["offense_rows"].iloc[0]) == len(backends.warehouse.read_incidents())

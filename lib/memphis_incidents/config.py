@@ -1,4 +1,4 @@
-"""One place for settings: run parameters, source presets and the paths a profile uses.
+"""One place for settings: run parameters and source presets (the data layout is layout.py).
 
 Run parameters are declared once here (`RunParameters`); the notebooks' `parameters` cells use the
 same names and defaults (a test checks it) and the runner rejects anything else before a kernel starts.
@@ -10,18 +10,13 @@ import dataclasses
 import math
 import os
 import re
-import sys
+import tomllib
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 PROFILES = ("embedded", "gcp")
 PRESETS_ENV = "MEMPHIS_INCIDENTS_PRESETS"
@@ -198,26 +193,3 @@ def load_preset(name: str, base_url: str = "") -> Preset:
         raise ConfigError(f"preset {name!r}: timestamps must be epoch_ms_utc or floating_local")
     preset = Preset(name=name, fields=dict(mapping), **raw)
     return dataclasses.replace(preset, url=base_url) if base_url else preset
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Where the embedded profile keeps things, all under one data directory per source."""
-
-    root: Path
-
-    @classmethod
-    def for_source(cls, data_dir: str | Path, source: str) -> "Paths":
-        return cls(Path(data_dir).resolve() / source)
-
-    @property
-    def lake(self) -> Path:
-        return self.root / "lake"
-
-    @property
-    def warehouse(self) -> Path:
-        return self.root / "warehouse"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state"

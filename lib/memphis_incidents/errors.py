@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     SOURCE_UNREACHABLE = 6
     SOURCE_ERROR = 7
     LOCKED = 8
+    IO_ERROR = 9  # the runner could not write its own files (a full disk, a folder gone)
 
 
 class PipelineError(Exception):
@@ -82,7 +83,7 @@ def exit_code_for(error_name: str) -> ExitCode:
     return ExitCode.CELL_ERROR
 
 
-def _all_subclasses(cls: type) -> list[type]:
+def _all_subclasses(cls: type[PipelineError]) -> list[type[PipelineError]]:
     found = [cls]
     for sub in cls.__subclasses__():
         found.extend(_all_subclasses(sub))

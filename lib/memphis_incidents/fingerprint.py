@@ -1,23 +1,30 @@
 """Skip what is unchanged: a step's fingerprint covers its notebook, its parameters, the package
-code under lib/ and its inputs; a step whose fingerprint equals that of its last success is skipped.
+code under lib/ and the inputs it declares (steps.py); a step whose fingerprint equals that of its
+last success is skipped.
 
-Package code counts (tools that hash only the notebook miss a change in `lib/`). The ingest step is
-never skipped: it always asks the source.
+Package code counts (tools that hash only the notebook miss a change in `lib/`). A step that
+declares `always_runs` (ingest: it always asks the source) is never skipped.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from .load import pending_batches
+from .backends import Backends
+from .layout import FINGERPRINTS
+from .steps import Step
 from .storage import read_json, write_json
 
-FINGERPRINTS_KEY = "state/fingerprints.json"
 PACKAGE_DIR = Path(__file__).resolve().parent
 CODE_SUFFIXES = {".py", ".toml", ".json", ".properties", ".j2", ".css"}
-ALWAYS_RUN = {"ingest"}
+INPUTS: dict[str, Callable[[Backends], Any]] = {  # what a step may read, as a version token
+    "pending": lambda backends: [meta["batch_id"] for meta in backends.pending_batches()],
+    "incidents": lambda backends: backends.warehouse.version_token("incidents"),
+    "marts": lambda backends: backends.warehouse.version_token("marts"),
+    "quarantine": lambda backends: backends.warehouse.version_token("quarantine"),
+}
 
 
 def digest(value: Any) -> str:
@@ -32,45 +39,38 @@ def package_digest(root: Path = PACKAGE_DIR) -> str:
     return digest(b"".join(str(p.relative_to(root)).encode() + p.read_bytes() for p in files))
 
 
-def step_inputs(step: str, stores: Any) -> dict[str, Any]:
+def step_inputs(step: Step, backends: Backends) -> dict[str, Any]:
     """What a step reads, as version tokens of the lake and the warehouse."""
-    warehouse = stores.warehouse
-    if step == "load":
-        return {"pending": [m["batch_id"] for m in pending_batches(stores)],
-                "incidents": warehouse.version_token("incidents")}
-    if step == "aggregate":
-        return {"incidents": warehouse.version_token("incidents")}
-    if step == "analysis":
-        return {"marts": warehouse.version_token("marts"), "quarantine": warehouse.version_token("quarantine")}
-    return {}
+    return {name: INPUTS[name](backends) for name in step.reads}
 
 
-def fingerprint(step: str, notebook: Path, parameters: dict[str, Any], stores: Any) -> dict[str, str]:
+def fingerprint(step: Step, notebook: Path, parameters: dict[str, Any], backends: Backends) -> dict[str, str]:
     """The parts of a step's fingerprint, each hashed on its own so a change can be named."""
     return {
         "notebook": digest(notebook.read_bytes()),
         "parameters": digest({k: v for k, v in parameters.items() if k != "run_id"}),
         "code": package_digest(),
-        "inputs": digest(step_inputs(step, stores)),
+        "inputs": digest(step_inputs(step, backends)),
     }
 
 
-def last_success(stores: Any, step: str) -> dict[str, Any] | None:
-    return read_json(stores.storage, FINGERPRINTS_KEY, {}).get(step)
+def last_success(backends: Backends, step: Step) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = read_json(backends.storage, FINGERPRINTS, {}).get(step.name)
+    return found
 
 
-def remember_success(stores: Any, step: str, parts: dict[str, str], run_id: str) -> None:
+def remember_success(backends: Backends, step: Step, parts: dict[str, str], run_id: str) -> None:
     """Record the fingerprint of a step that just succeeded."""
-    doc = read_json(stores.storage, FINGERPRINTS_KEY, {})
-    doc[step] = {"parts": parts, "run_id": run_id}
-    write_json(stores.storage, FINGERPRINTS_KEY, doc)
+    doc = read_json(backends.storage, FINGERPRINTS, {})
+    doc[step.name] = {"parts": parts, "run_id": run_id}
+    write_json(backends.storage, FINGERPRINTS, doc)
 
 
-def skip_reason(step: str, parts: dict[str, str], stores: Any) -> tuple[bool, str]:
+def skip_reason(step: Step, parts: dict[str, str], backends: Backends) -> tuple[bool, str]:
     """Whether to skip a step, and why (or why not), in words for logs and --dry-run."""
-    if step in ALWAYS_RUN:
+    if step.always_runs:
         return False, "always asks the source"
-    previous = last_success(stores, step)
+    previous = last_success(backends, step)
     if previous is None:
         return False, "no earlier success"
     changed = [name for name, value in parts.items() if previous["parts"].get(name) != value]

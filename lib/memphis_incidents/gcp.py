@@ -24,12 +24,14 @@ from typing import Any, Mapping
 from google.api_core.exceptions import NotFound
 from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import DefaultCredentialsError
-from google.cloud import bigquery, storage
+from google.cloud import bigquery
+from google.cloud import storage  # type: ignore[attr-defined]
 
 from .config import RunParameters, tomllib
 from .errors import ConfigError
 from .lake import Lake
-from .profiles import Backends
+from .layout import GCS_SOURCE, REPORTS
+from .backends import Backends
 from .state import State
 from .warehouse.bigquery import BigQueryWarehouse
 
@@ -38,7 +40,6 @@ CONFIG_ENV = "MEMPHIS_GCP_CONFIG"
 DEFAULT_CONFIG = Path("config") / "gcp.toml"
 ENV_PREFIX = "MEMPHIS_GCP_"
 PLACEHOLDER = "REPLACE-ME"
-REPORTS_PREFIX = "reports"
 RULES = {
     "project": (r"[a-z][a-z0-9-]{4,28}[a-z0-9]", "a project id such as my-project-123"),
     "location": (r"[A-Za-z][A-Za-z0-9-]*", "a BigQuery location such as us-central1 or US"),
@@ -178,13 +179,13 @@ def gcp_backends(params: RunParameters, settings: GCPSettings | None = None,
     settings = settings or load_settings()
     storage_client, bigquery_client = clients or adc_clients(settings)
     bucket = storage_client.bucket(settings.bucket)
-    lake_storage = GCSStorage(bucket, f"{settings.prefix}/{params.source}")
+    lake_storage = GCSStorage(bucket, GCS_SOURCE.format(prefix=settings.prefix, source=params.source))
     warehouse = BigQueryWarehouse(bigquery_client, settings.project, settings.dataset, lake_storage,
                                   params.source, settings.spark_bigquery_package,
                                   spark_through_client=bigquery_emulated())
     return Backends(storage=lake_storage, lake=Lake(lake_storage), state=State(lake_storage),
                     warehouse=warehouse, data_root=lake_storage.uri(""),
-                    reports=GCSStorage(bucket, REPORTS_PREFIX))
+                    reports=GCSStorage(bucket, REPORTS))
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ import pyarrow as pa
 from .config import Preset, RunParameters, load_preset
 from .errors import ReconciliationError, SourceError
 from .precincts import fetch_outlines, load_outlines, save_outlines, synthetic_outlines
-from .profiles import Backends
+from .backends import Backends
 from .runlog import new_run_id
 from .sources import Pull, make_source
 from .sources.base import iso_utc, parse_watermark
@@ -91,6 +91,7 @@ def run_ingest(params: RunParameters, backends: Backends, now: datetime | None =
     pulled = source.pull(since)
     table = unified(pulled.tables)
     reconciled(pulled, table.num_rows)
+    warnings = [*schema.warnings, *refreshed_outlines(preset, params, backends, ingested_at)]
     meta = {
         "source": preset.name,
         "title": preset.title,
@@ -101,7 +102,7 @@ def run_ingest(params: RunParameters, backends: Backends, now: datetime | None =
         "mode_reason": why,
         "incremental": dataclasses.asdict(schema.incremental),
         "fields": schema.fields,
-        "source_warnings": schema.warnings,
+        "source_warnings": warnings,
         "repairs": pulled.repairs,
         "watermark_before": since,
         "watermark": source.watermark_of(table) if table.num_rows else since,
@@ -110,7 +111,6 @@ def run_ingest(params: RunParameters, backends: Backends, now: datetime | None =
         "server_count": pulled.server_count,
         "pull_seconds": round(time.perf_counter() - started, 3),
     }
-    meta["source_warnings"] += refreshed_outlines(preset, params, backends, ingested_at)
     return backends.lake.write_batch(run_id, with_ingest_metadata(table, run_id, ingested_at), meta)
 
 

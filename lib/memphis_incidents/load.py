@@ -16,20 +16,13 @@ import pyarrow.compute as pc
 
 from .config import Preset, RunParameters, load_preset
 from .errors import DataQualityError
-from .profiles import Backends
+from .backends import Backends
 from .quality import BatchSplit, split_batch
-from .runlog import write_step_record
 from .schema import row_key, to_arrow
 from .sources.base import parse_watermark
 
 COUNT_KEYS = ("received", "loaded", "quarantined", "duplicates", "inserted", "updated",
               "unchanged", "deleted_at_source", "withdrawn")
-
-
-def pending_batches(backends: Backends) -> list[dict[str, Any]]:
-    """Metadata of landed batches not yet loaded, oldest first."""
-    loaded = set(backends.state.loaded_batches)
-    return [meta for meta in backends.lake.batches() if meta["batch_id"] not in loaded]
 
 
 def check_reject_share(split: BatchSplit, batch_id: str, max_share: float) -> None:
@@ -103,16 +96,15 @@ def _row_ids(raw, preset: Preset) -> pa.Array:
 
 
 def run_load(params: RunParameters, backends: Backends) -> dict[str, Any]:
-    """Load all pending batches; the summary (kept under the run id) feeds run.json."""
+    """Load all pending batches; the summary is the load step's record (it feeds run.json)."""
     preset = load_preset(params.source, params.base_url)
     before = backends.state.watermark
     records = [load_batch(meta, preset, backends, params.max_reject_share)
-               for meta in pending_batches(backends)]
+               for meta in backends.pending_batches()]
     summary = {
         "batches": records,
         "rows": {key: sum(r[key] for r in records) for key in COUNT_KEYS},
         "watermark": {"before": before, "after": backends.state.watermark},
         "loaded_at": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
-    write_step_record(backends.storage, params.run_id, "load", summary)
     return summary

@@ -1,20 +1,27 @@
-"""Small helpers the notebooks share, so the notebooks stay a parameters cell and calls.
+"""What the notebooks share, so each is a parameters cell, one `ctx = setup(globals())` and calls.
 
-They work the same under papermill (the runner) and in JupyterLab (an analyst running a notebook
-top to bottom with its default parameters).
+It works the same under papermill (the runner) and in JupyterLab (an analyst running a notebook top
+to bottom with its default parameters). The report's HTML lives in templates/report/.
 """
 from __future__ import annotations
 
 import dataclasses
-import html
+import importlib
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
-from IPython.display import Image, Markdown, display
+from IPython.display import HTML, Image, Markdown, display
 
-from .config import Preset, RunParameters
+from .backends import Backends
+from .config import Preset, RunParameters, load_preset
+from .marts import UNIT
+from .pages import render
+from .profiles import backends_for
+from .runlog import read_step_record, write_step_record
+from .steps import step_named
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -22,17 +29,35 @@ if TYPE_CHECKING:
 PROJECT_MARKER = "run_pipeline.py"
 FIGURE_DPI = 144
 CSS_PIXELS_PER_INCH = 96
-COLUMN_LABELS = {"offense_rows": "offense rows", "incidents": "distinct incidents", "pct_change": "% change",
-                 "z": "z-score", "crime_against": "NIBRS crime against"}
+COLUMN_LABELS = {**UNIT, "pct_change": "% change", "z": "z-score", "crime_against": "NIBRS crime against"}
 NAMED_FORMATS = {"share": "{:.1%}", "pct_change": "{:+.0%}", "z": "{:+.1f}", "change": "{:+,}"}
-HEADLINE_CSS = """<style>
-.mi-headline{display:grid;grid-template-columns:repeat(auto-fit,minmax(11rem,1fr));gap:.6rem;margin:.4rem 0 1rem}
-.mi-kpi{border:1px solid #d0d7de;border-radius:6px;padding:.55rem .75rem;background:#f6f8fa}
-.mi-kpi-value{display:block;font-size:1.45rem;font-weight:600;line-height:1.25;color:#0b3d66}
-.mi-kpi-label{display:block;font-size:.85rem;color:#444}
-.mi-synthetic{background:#fff4e5;border-color:#d55e00}
-.mi-synthetic .mi-kpi-value{color:#8a3b00}
-</style>"""
+
+
+@dataclass(frozen=True)
+class Context:
+    """A notebook's run parameters, source preset and back ends."""
+
+    params: RunParameters
+    preset: Preset
+    backends: Backends
+
+    def run(self, step: str) -> dict[str, Any]:
+        """Run a step's stage function (steps.py) and keep what it returns as the step's record."""
+        stage = step_named(step).stage
+        if stage is None:
+            raise ValueError(f"step {step} declares no stage function to run")
+        module, function = stage.split(":")
+        result: dict[str, Any] = getattr(importlib.import_module(module), function)(self.params, self.backends)
+        write_step_record(self.backends.storage, self.params.run_id, step, result)
+        return result
+
+
+def setup(namespace: Mapping[str, Any]) -> Context:
+    """The notebook's context from its parameter variables; says where the data comes from."""
+    params = run_parameters(namespace)
+    preset = load_preset(params.source, params.base_url)
+    data_notice(preset)
+    return Context(params, preset, backends_for(params))
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -49,7 +74,7 @@ def run_parameters(namespace: Mapping[str, Any]) -> RunParameters:
     so the default "data" finds `make demo`'s data from papermill (cwd: the project) and from
     JupyterLab (cwd: notebooks/) alike.
     """
-    names = RunParameters.__dataclass_fields__
+    names = {f.name for f in dataclasses.fields(RunParameters)}
     params = RunParameters.from_mapping({k: v for k, v in namespace.items() if k in names})
     return dataclasses.replace(params, data_dir=str(project_root() / params.data_dir))
 
@@ -58,7 +83,7 @@ def show_counts(counts: Mapping[str, Any], title: str = "") -> None:
     """Display a flat mapping as a two-column table."""
     if title:
         display(Markdown(f"**{title}**"))
-    display(pd.DataFrame({"value": [v for v in counts.values()]}, index=list(counts)))
+    display(pd.DataFrame({"value": list(counts.values())}, index=list(counts)))
 
 
 def data_notice(preset: Preset) -> None:
@@ -71,66 +96,51 @@ def data_notice(preset: Preset) -> None:
         display(Markdown(f"> Source: {preset.title}."))
 
 
-def load_counts(stores: Any, run_id: str) -> tuple[str, dict[str, Any]]:
+def load_counts(backends: Backends, run_id: str) -> tuple[str, dict[str, Any]]:
     """What the load did with the rows it received: this run's load, or (outside a run, or in a
     run without a load step) the latest load the warehouse committed. Returns (which, counts)."""
-    from .runlog import read_step_record
-
-    record = read_step_record(stores.storage, run_id, "load") if run_id else None
+    record = read_step_record(backends.storage, run_id, "load") if run_id else None
     if record:
         return f"this run's load ({run_id})", record["rows"]
-    batches = stores.state.loaded_batches
-    latest = stores.state.load_record(batches[-1]) if batches else None
+    batches = backends.state.loaded_batches
+    latest = backends.state.load_record(batches[-1]) if batches else None
     return (f"the latest load (batch {batches[-1]})", latest) if latest else ("no load recorded", {})
 
 
-def kpi(key: str, value: int | str, label: str, extra_class: str = "") -> str:
-    """One headline figure as HTML; `data-key`/`data-value` let a test read the exact number."""
-    shown = f"{value:,}" if isinstance(value, int) else value
-    return (f'<div class="mi-kpi {extra_class}" data-key="{key}" data-value="{html.escape(str(value))}">'
-            f'<span class="mi-kpi-value">{html.escape(shown)}</span>'
-            f'<span class="mi-kpi-label">{html.escape(label)}</span></div>')
+def card(key: str, value: int | str, label: str, extra: str = "") -> dict[str, Any]:
+    """One headline figure: its key, exact value, value as shown, and label."""
+    return {"key": key, "value": value, "shown": f"{value:,}" if isinstance(value, int) else value,
+            "label": label, "extra": extra}
 
 
 def headline_html(head: Mapping[str, Any]) -> str:
     """The headline figures as cards, and the counting units."""
     updated = head["last_source_update"]
     cards = [
-        kpi("offense_rows", head["offense_rows"], "offense rows reported"),
-        kpi("incidents", head["incidents"], "distinct incidents (Crime IDs)"),
-        kpi("span", f"{head['first_offense_date']:%b %Y} – {head['last_offense_date']:%b %Y}",
-            "offense dates covered"),
-        kpi("latest_full_month", f"{head['latest_full_month']:%B %Y}", "latest complete month"),
-        kpi("last_offense_date", day_text(head["last_offense_date"]), "latest offense date"),
-        kpi("last_source_update", f"{day_text(updated)} {updated:%H:%M}" if updated is not None else "unknown",
-            "last source update (Memphis time)"),
+        card("offense_rows", head["offense_rows"], "offense rows reported"),
+        card("incidents", head["incidents"], "distinct incidents (Crime IDs)"),
+        card("span", f"{head['first_offense_date']:%b %Y} – {head['last_offense_date']:%b %Y}",
+             "offense dates covered"),
+        card("latest_full_month", f"{head['latest_full_month']:%B %Y}", "latest complete month"),
+        card("last_offense_date", day_text(head["last_offense_date"]), "latest offense date"),
+        card("last_source_update", f"{day_text(updated)} {updated:%H:%M}" if updated is not None else "unknown",
+             "last source update (Memphis time)"),
     ]
     if head["synthetic"]:
-        cards.append(kpi("synthetic", "Synthetic", "demo data, not real incidents", "mi-synthetic"))
-    return (HEADLINE_CSS + f'<div class="mi-headline">{"".join(cards)}</div>'
-            f"<p>One incident can carry several offenses (on average {head['offenses_per_incident']:.2f} "
-            f"offense rows per incident), so every figure below names its unit. "
-            f"Source: {html.escape(head['source'])}.</p>")
+        cards.append(card("synthetic", "Synthetic", "demo data, not real incidents", "mi-synthetic"))
+    return render("report/headline.html.j2",
+        cards=cards, per_incident=f"{head['offenses_per_incident']:.2f}", source=head["source"])
 
 
 def exclusions_html(head: Mapping[str, Any], load_label: str, load_rows: Mapping[str, Any]) -> str:
     """What the headline figures leave out, and what the load did with the rows it received."""
-    left_out = [
-        f"the partial current month ({head['partial_month']:%B %Y}: "
-        f"{head['partial_month_offense_rows']:,} offense rows so far) is in the totals but not in "
-        f"monthly charts or seasonality;",
-        f'<span data-key="quarantined_rows" data-value="{head["quarantined_rows"]}">'
-        f"{head['quarantined_rows']:,}</span> rows were quarantined and are not counted, "
-        f"{head['bad_date_rows']:,} of them for a null or impossible offense date;",
-        f"{head['unlocated_rows']:,} offense rows have no usable coordinates: counted everywhere "
-        f"but on the map;",
-        html.escape(head["omissions"]),
-    ]
-    counts = {k: load_rows.get(k) for k in ("received", "loaded", "quarantined", "duplicates")}
-    run_line = ", ".join(f'<span data-key="{k}" data-value="{v}">{v:,}</span> {k}'
-                         for k, v in counts.items() if v is not None)
-    return (f"<p><strong>Left out:</strong></p><ul>{''.join(f'<li>{item}</li>' for item in left_out)}</ul>"
-            + (f"<p>Rows in {html.escape(load_label)}: {run_line}.</p>" if run_line else ""))
+    counts = [{"key": k, "value": load_rows[k], "shown": f"{load_rows[k]:,}"}
+              for k in ("received", "loaded", "quarantined", "duplicates") if load_rows.get(k) is not None]
+    return render("report/exclusions.html.j2",
+        partial_month=f"{head['partial_month']:%B %Y}", partial_rows=f"{head['partial_month_offense_rows']:,}",
+        quarantined=head["quarantined_rows"], quarantined_shown=f"{head['quarantined_rows']:,}",
+        bad_dates=f"{head['bad_date_rows']:,}", unlocated=f"{head['unlocated_rows']:,}",
+        omissions=head["omissions"], load_label=load_label, counts=counts)
 
 
 def day_text(moment: Any) -> str:
@@ -162,10 +172,15 @@ def show_table(frame: pd.DataFrame, caption: str) -> None:
     display(styler.set_caption(caption))
 
 
+def show_html(page: str) -> None:
+    """Display an HTML fragment rendered from the report templates."""
+    display(HTML(page))
+
+
 def show_figure(fig: Figure) -> None:
     """Display a figure as a PNG with alt text (from its titles and axis labels), at a size that
     reads on a laptop screen and stays sharp on high-density ones."""
-    from .analysis import figure_alt_text
+    from .figures import figure_alt_text  # here, not at the top: notebooks that do not plot skip matplotlib
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=FIGURE_DPI)

@@ -1,39 +1,23 @@
-"""Back ends for a profile: where the lake, the state and the warehouse live.
-
-The embedded and GCP profiles share all pipeline logic; they differ only in the objects built here.
-"""
+"""Back ends for a profile: the embedded profile's local folders, or the GCP profile's bucket and
+BigQuery. The profiles share all pipeline logic; they differ only in the objects built here."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-from .config import Paths, RunParameters
+from .backends import Backends
+from .config import RunParameters
 from .lake import Lake
+from .layout import DataLayout
 from .state import State
-from .storage import LocalStorage, Storage
+from .storage import LocalStorage
+from .warehouse.local import LocalWarehouse
 
 
-@dataclass
-class Backends:
-    """The adapters one run works with."""
-
-    storage: Storage
-    lake: Lake
-    state: State
-    warehouse: Any  # LocalWarehouse or BigQueryWarehouse: same methods
-    data_root: str
-    reports: Storage | None = None  # where run reports are archived besides the local folder
-
-
-def backends(params: RunParameters) -> Backends:
+def backends_for(params: RunParameters) -> Backends:
     """Build the adapters for the run's profile and source."""
     if params.profile == "gcp":
-        from .gcp import gcp_backends
+        from .gcp import gcp_backends  # the Google Cloud clients load only when the profile needs them
 
         return gcp_backends(params)
-    from .warehouse.local import LocalWarehouse
-
-    paths = Paths.for_source(params.data_dir, params.source)
-    storage = LocalStorage(paths.root)
+    layout = DataLayout.for_source(params.data_dir, params.source)
+    storage = LocalStorage(layout.root)
     return Backends(storage=storage, lake=Lake(storage), state=State(storage),
-                    warehouse=LocalWarehouse(paths.warehouse), data_root=str(paths.root))
+                    warehouse=LocalWarehouse(layout.warehouse), data_root=str(layout.root))

@@ -20,8 +20,13 @@ from .schema import canonical_incidents, text_array, text_series
 
 EARLIEST = pd.Timestamp("1970-01-01", tz="UTC")
 FUTURE_SLACK = timedelta(days=1)
-REASONS = (None, "missing_row_id", "missing_offense_date", "unparseable_offense_date",
-           "offense_date_before_1970", "offense_date_in_future")  # rule 0: none broken
+REASONS = {  # why a row is quarantined, in order of precedence, and what that means for a reader
+    "missing_row_id": "no source row id, so the row cannot be tracked",
+    "missing_offense_date": "no offense date",
+    "unparseable_offense_date": "offense date not readable",
+    "offense_date_before_1970": "offense date before 1970 (impossible)",
+    "offense_date_in_future": "offense date in the future (impossible)",
+}
 QUARANTINE_SCHEMA = pa.schema([
     ("batch_id", pa.string()),
     ("row_id", pa.string()),
@@ -49,10 +54,10 @@ def rejection_reasons(canon: pd.DataFrame, raw_offense: pd.Series, ingested_at: 
     horizon = pd.Timestamp(ingested_at) + FUTURE_SLACK
     rule = np.select(
         [canon["row_id"].isna(), raw_offense.isna(), ts.isna(), ts < EARLIEST, ts > horizon],
-        np.arange(1, len(REASONS)),
+        np.arange(1, len(REASONS) + 1),
         default=0,
     )
-    return text_series(pa.array(REASONS, pa.large_string()).take(rule), canon.index)
+    return text_series(pa.array([None, *REASONS], pa.large_string()).take(rule), canon.index)  # 0: valid
 
 
 def duplicate_mask(canon: pd.DataFrame) -> pd.Series:

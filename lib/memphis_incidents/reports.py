@@ -15,26 +15,13 @@ import nbformat
 from bs4 import BeautifulSoup
 from nbconvert import HTMLExporter
 
-from .storage import Storage
+from .layout import INDEX_PAGE, REPORT_PAGE, RUN_MANIFEST, TEMPLATES
+from .pages import macro, render
+from .storage import Storage, write_atomically
 
-TEMPLATES = Path(__file__).parent / "templates"
 ERROR_CHARS = 300  # of an error message shown in the runs index
 INDEX_COUNTS = ("received", "loaded", "quarantined")
-INDEX_CSS = """
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1f2328;
-  margin:0 auto;max-width:90rem;padding:1rem 1.5rem}
-table{border-collapse:collapse;width:100%;font-size:14px}
-th,td{border-bottom:1px solid #d0d7de;padding:.4rem .5rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa;position:sticky;top:0}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-.status{display:inline-block;border-radius:1em;padding:0 .6em;font-weight:600;font-size:13px}
-.succeeded{background:#dafbe1;color:#116329}.failed{background:#ffebe9;color:#a40e26}
-.running{background:#fff8c5;color:#7d4e00}
-.synthetic{font-size:12px;color:#8a3b00}
-.error{color:#a40e26;font-size:13px;margin-top:.2rem;max-width:40rem;overflow-wrap:anywhere}
-a{color:#0969da}
-code{white-space:nowrap}
-"""
+INDEX_HEADINGS = ("started", "run", "status", "profile", "source", *INDEX_COUNTS, "duration", "pages")
 
 
 def notebook_html(notebook_path: str | Path, hide_code: bool = True) -> str:
@@ -69,29 +56,21 @@ def add_table_of_contents(soup: BeautifulSoup) -> None:
     sections = [h for h in soup.select("main h2") if h.get("id")]
     if len(sections) < 2:
         return
-    items = "".join(f'<li><a href="#{html.escape(h["id"])}">{html.escape(heading_text(h))}</a></li>'
+    items = "".join(f'<li><a href="#{html.escape(str(h["id"]))}">{html.escape(heading_text(h))}</a></li>'
                     for h in sections)
     nav = BeautifulSoup(f'<nav class="mi-toc" aria-label="Contents"><h2>Contents</h2><ol>{items}</ol></nav>',
                         "html.parser")
     (sections[0].find_parent(class_="jp-Cell") or sections[0]).insert_before(nav)
 
 
-def write_text_atomically(target: Path, text: str) -> Path:
-    """Write a file so that a reader (a browser, the archive copy) never sees half of it."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
-    return target
-
-
 def write_report(notebook_path: str | Path, html_path: str | Path) -> Path:
     """Export the executed analysis notebook to the shareable report page (no code)."""
-    return write_text_atomically(Path(html_path), notebook_html(notebook_path))
+    return write_atomically(Path(html_path), notebook_html(notebook_path).encode("utf-8"))
 
 
 def write_notebook_page(notebook: Path) -> Path:
     """Render an executed notebook, code shown, to `<name>.html` beside it."""
-    return write_text_atomically(notebook.with_suffix(".html"), notebook_html(notebook, hide_code=False))
+    return write_atomically(notebook.with_suffix(".html"), notebook_html(notebook, hide_code=False).encode("utf-8"))
 
 
 def write_notebook_pages(run_folder: str | Path) -> list[Path]:
@@ -107,7 +86,7 @@ def page_is_current(notebook: Path) -> bool:
 
 def write_manifest(path: str | Path, manifest: dict[str, Any]) -> None:
     """Write run.json atomically (a reader never sees half a manifest)."""
-    write_text_atomically(Path(path), json.dumps(manifest, indent=2, default=str) + "\n")
+    write_atomically(Path(path), (json.dumps(manifest, indent=2, default=str) + "\n").encode("utf-8"))
 
 
 def archive_run(folder: Path, storage: Storage | None) -> None:
@@ -122,7 +101,7 @@ def archive_run(folder: Path, storage: Storage | None) -> None:
 def run_manifests(reports_dir: Path) -> list[dict[str, Any]]:
     """Every run.json under the reports folder, newest first."""
     docs = []
-    for path in reports_dir.glob("*/run.json"):
+    for path in reports_dir.glob(f"*/{RUN_MANIFEST}"):
         try:
             docs.append(json.loads(path.read_text()))
         except (OSError, ValueError):
@@ -157,7 +136,7 @@ def run_links(doc: dict[str, Any], reports_dir: Path) -> list[tuple[str, str]]:
     """(label, href relative to the index) for the run's report and each notebook its folder holds,
     rendered page first, else the notebook file."""
     folder = reports_dir / doc["run_id"]
-    links = [("report", "report.html")] if (folder / "report.html").exists() else []
+    links = [("report", REPORT_PAGE)] if (folder / REPORT_PAGE).exists() else []
     for step in doc.get("steps", []):
         candidates = [Path(step["notebook"]).with_suffix(".html").name, step["notebook"]]
         found = next((name for name in candidates if (folder / name).exists()), None)
@@ -166,41 +145,24 @@ def run_links(doc: dict[str, Any], reports_dir: Path) -> list[tuple[str, str]]:
     return [(label, f"{doc['run_id']}/{href}") for label, href in links]
 
 
-def index_row(doc: dict[str, Any], reports_dir: Path) -> str:
-    """One run as a table row: when, which, status (and why it failed), rows, duration, links."""
-    esc = html.escape
+def index_entry(doc: dict[str, Any], reports_dir: Path) -> dict[str, Any]:
+    """What the runs index shows of one run: when, which, status (and why it failed), rows, duration, links."""
     rows = doc.get("rows") or {}
-    status, error = esc(doc.get("status", "")), failure_text(doc)
-    why = f'<div class="error">{esc(error)}</div>' if error else ""
-    synthetic = '<div class="synthetic">synthetic demo data</div>' if doc.get("synthetic") else ""
-    links = " · ".join(f'<a href="{esc(href)}">{esc(label)}</a>' for label, href in run_links(doc, reports_dir))
-    cells = [
-        ("", esc((doc.get("started_at") or "").replace("T", " ").replace("+00:00", " UTC"))),
-        ("", f"<code>{esc(doc['run_id'])}</code>"),
-        ("", f'<span class="status {status}">{status}</span>{why}'),
-        ("", esc(str(doc.get("profile", "")))),
-        ("", esc(str(doc.get("source", ""))) + synthetic),
-        *(("num", "" if rows.get(key) is None else f"{rows[key]:,}") for key in INDEX_COUNTS),
-        ("num", esc(run_duration(doc))),
-        ("", links),
-    ]
-    return (f'<tr data-run-id="{esc(doc["run_id"])}">'
-            + "".join(f'<td class="{kind}">{value}</td>' if kind else f"<td>{value}</td>" for kind, value in cells)
-            + "</tr>")
+    return {"run_id": doc["run_id"], "status": doc.get("status", ""), "error": failure_text(doc),
+            "started": (doc.get("started_at") or "").replace("T", " ").replace("+00:00", " UTC"),
+            "profile": str(doc.get("profile", "")), "source": str(doc.get("source", "")),
+            "synthetic": bool(doc.get("synthetic")),
+            "counts": ["" if rows.get(key) is None else f"{rows[key]:,}" for key in INDEX_COUNTS],
+            "duration": run_duration(doc), "links": run_links(doc, reports_dir)}
+
+
+def index_row(doc: dict[str, Any], reports_dir: Path) -> str:
+    """One run as a row of the runs index."""
+    return macro("runs/row.html.j2", "row")(index_entry(doc, reports_dir))
 
 
 def write_index(reports_dir: Path) -> Path:
     """reports/index.html: every run, newest first, with its status and links to its pages."""
-    docs = run_manifests(reports_dir)
-    header = "".join(f"<th>{h}</th>" for h in ("started", "run", "status", "profile", "source", *INDEX_COUNTS,
-                                                "duration", "pages"))
-    page = ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>memphis-incidents runs</title><style>{INDEX_CSS}</style></head><body>"
-            "<h1>memphis-incidents: pipeline runs</h1>"
-            f"<p>{len(docs)} run(s), newest first. Rows are this run's: received from the source, loaded "
-            "into the warehouse, quarantined with a reason. Each run links its report (no code) and every "
-            "executed notebook (with code).</p>"
-            f"<table><thead><tr>{header}</tr></thead><tbody>"
-            + "".join(index_row(doc, reports_dir) for doc in docs) + "</tbody></table></body></html>")
-    return write_text_atomically(reports_dir / "index.html", page)
+    runs = [index_entry(doc, reports_dir) for doc in run_manifests(reports_dir)]
+    page = render("runs/index.html.j2", runs=runs, headings=INDEX_HEADINGS)
+    return write_atomically(reports_dir / INDEX_PAGE, page.encode("utf-8"))

@@ -27,6 +27,7 @@ def prune_reports(reports_dir: Path, keep: int, archive: Storage | None = None) 
     removed = runs_to_prune(run_manifests(reports_dir), keep)
     for run_id in removed:
         shutil.rmtree(reports_dir / run_id, ignore_errors=True)
-        for key in archive.list(run_id) if archive is not None else []:
-            archive.delete(key)
+        if archive is not None:
+            for key in archive.list(run_id):
+                archive.delete(key)
     return removed

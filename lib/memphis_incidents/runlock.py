@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import RunLockedError
+from .layout import LOCK
 
-LOCK_NAME = ".run.lock"
 RUN_ENV = "MEMPHIS_INCIDENTS_RUN_LOCK"
 HOLDER_WAIT_S = 2.0  # a holder that has just taken the lock writes its name at once
 LEFTOVER_WAIT_S = 60.0  # a killed runner's kernels exit within a second or two of it
@@ -35,7 +35,7 @@ def run_lock(folder: str | Path, run_id: str, say: Callable[[str], None] = print
     Yields the holder a killed run left in the lock file ({} if the last run ended normally),
     after waiting for the processes that run left behind; `say` reports the takeover.
     """
-    path = Path(folder) / LOCK_NAME
+    path = Path(folder) / LOCK
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
         if not acquired(handle):

@@ -5,6 +5,7 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any
 
+from .layout import STEP_RECORD
 from .storage import Storage, read_json, write_json
 
 
@@ -17,8 +18,8 @@ def new_run_id(now: datetime | None = None) -> str:
 def write_step_record(storage: Storage, run_id: str, step: str, record: dict[str, Any]) -> None:
     """Keep what a step did (counts, watermarks) under the run id; no-op outside a run."""
     if run_id:
-        write_json(storage, f"runs/{run_id}/{step}.json", record)
+        write_json(storage, STEP_RECORD.format(run_id=run_id, step=step), record)
 
 
 def read_step_record(storage: Storage, run_id: str, step: str) -> dict[str, Any] | None:
-    return read_json(storage, f"runs/{run_id}/{step}.json")
+    return read_json(storage, STEP_RECORD.format(run_id=run_id, step=step))

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .config import Preset
+from .localtime import utc_of, wall_clock
 
-LOCAL_TZ = "America/Chicago"
 CITY_BOX = {"lat": (34.95, 35.35), "lon": (-90.30, -89.55)}  # generous box around Memphis
 MEMPHIS_ALIASES = {"MEMPHIS", "MEMPHIS TN", "MEM", "MPHS", "M", "MEMHPIS", "MEMPHS", "MEMPIS"}
 # Text is cleaned with Arrow's kernels (RE2), spelled to match Python's own rules: the characters
@@ -28,7 +28,13 @@ ZIP5 = r"^\p{Nd}{5}"
 NIBRS_AGAINST = r"AGAINST (?P<group>PERSON|PROPERTY|SOCIETY)S?$"
 OFFSET_SUFFIX = r"(?:Z|[+-]\p{Nd}\p{Nd}:?\p{Nd}\p{Nd})$"
 US_DATETIME = "%m/%d/%Y %I:%M:%S %p"
-GEO_STATUSES = ("ok", "missing", "invalid", "zero", "outside_city")
+GEO_STATUS = dict(  # geo_status: what it means for a reader
+    ok="located inside the Memphis area (on the map)",
+    missing="no coordinates published",
+    invalid="coordinates not readable",
+    zero="coordinates at 0, 0 (a placeholder)",
+    outside_city="coordinates outside the Memphis area",
+)
 
 CANONICAL_SCHEMA = pa.schema([
     ("row_id", pa.string()),
@@ -62,6 +68,18 @@ CONTENT_SCHEMA = pa.schema([CANONICAL_SCHEMA.field(n).with_type(pa.large_string(
                             for n in CONTENT_COLUMNS])
 TEXT_FIELDS = ("incident_id", "ucr_code", "agency_crime_type", "address")
 LABEL_FIELDS = ("description", "nibrs_group", "precinct")
+
+
+SPARK_TYPES = {pa.string(): "STRING", pa.float64(): "DOUBLE", pa.int64(): "BIGINT", pa.date32(): "DATE",
+               pa.timestamp("us"): "TIMESTAMP_NTZ", pa.timestamp("us", tz="UTC"): "TIMESTAMP"}
+
+
+def spark_schema(schema: pa.Schema) -> str:
+    """An Arrow schema as Spark DDL, to read Parquet without an inference job (and without pyspark).
+
+    Timestamps without a zone (local wall clock) are TIMESTAMP_NTZ, as Spark reads them from Parquet.
+    """
+    return ", ".join(f"`{field.name}` {SPARK_TYPES[field.type]}" for field in schema)
 
 
 def source_column(raw: pd.DataFrame, preset: Preset, name: str) -> pd.Series:
@@ -144,15 +162,8 @@ def utc_times(values: pd.Series, timestamps: str) -> pd.Series:
     local = pd.to_datetime(text.where(naive), format="ISO8601", errors="coerce")
     us_style = pd.to_datetime(text.where(naive & local.isna()), format=US_DATETIME, errors="coerce")
     local = local.fillna(us_style)
-    as_utc = local_to_utc(local)
+    as_utc = utc_of(local)
     return as_utc.where(naive, parsed).dt.floor("us")
-
-
-def local_to_utc(local: pd.Series) -> pd.Series:
-    """Memphis wall-clock times to UTC; the repeated fall-back hour is read as standard time."""
-    ambiguous = np.zeros(len(local), dtype=bool)
-    aware = local.dt.tz_localize(LOCAL_TZ, ambiguous=ambiguous, nonexistent="shift_forward")
-    return aware.dt.tz_convert("UTC")
 
 
 def city_name(values: pd.Series) -> pd.Series:
@@ -194,14 +205,14 @@ def geo_status(lat: pd.Series, lon: pd.Series, raw_present: pd.Series) -> pd.Ser
     zero = (lat.abs() < 1e-6) & (lon.abs() < 1e-6)
     inside = lat.between(*CITY_BOX["lat"]) & lon.between(*CITY_BOX["lon"])
     code = np.select([~raw_present, lat.isna() | lon.isna(), zero, ~inside], [1, 2, 3, 4], default=0)
-    return text_series(pa.array(GEO_STATUSES, pa.large_string()).take(code), lat.index)
+    return text_series(pa.array(list(GEO_STATUS), pa.large_string()).take(code), lat.index)
 
 
 def canonical_incidents(raw: pd.DataFrame, preset: Preset, batch_id: str) -> pd.DataFrame:
     """Map raw rows to the canonical columns (one row out per row in, same index)."""
     col = lambda name: source_column(raw, preset, name)  # noqa: E731 - local shorthand
     offense_utc = utc_times(col("offense_ts"), preset.timestamps)
-    offense_local = offense_utc.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
+    offense_local = wall_clock(offense_utc)
     lat = pd.to_numeric(col("latitude"), errors="coerce")
     lon = pd.to_numeric(col("longitude"), errors="coerce")
     present = col("latitude").notna() & col("longitude").notna()

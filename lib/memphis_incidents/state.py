@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .layout import LOAD_RECORD, STATE
 from .storage import Storage, read_json, write_json
-
-STATE_KEY = "state/state.json"
 
 
 class State:
@@ -19,7 +18,7 @@ class State:
         self.storage = storage
 
     def _doc(self) -> dict[str, Any]:
-        return read_json(self.storage, STATE_KEY, {"watermark": None, "loaded_batches": []})
+        return read_json(self.storage, STATE, {"watermark": None, "loaded_batches": []})
 
     @property
     def watermark(self) -> str | None:
@@ -43,8 +42,8 @@ class State:
             doc["loaded_batches"].append(batch_id)
         if watermark and (doc["watermark"] is None or watermark > doc["watermark"]):
             doc["watermark"] = watermark
-        write_json(self.storage, f"state/loads/{batch_id}.json", record)
-        write_json(self.storage, STATE_KEY, doc)
+        write_json(self.storage, LOAD_RECORD.format(batch_id=batch_id), record)
+        write_json(self.storage, STATE, doc)
 
     def load_record(self, batch_id: str) -> dict[str, Any] | None:
-        return read_json(self.storage, f"state/loads/{batch_id}.json")
+        return read_json(self.storage, LOAD_RECORD.format(batch_id=batch_id))

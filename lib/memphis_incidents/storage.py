@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
+TEMP_PREFIX = ".tmp-"  # a write in progress: never listed
+
 
 class Storage(Protocol):
     """Atomic, key-addressed blob storage."""
@@ -40,18 +42,7 @@ class LocalStorage:
         return self.root / key
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path(key), data)
 
     def read_bytes(self, key: str) -> bytes:
         return self.path(key).read_bytes()
@@ -64,13 +55,35 @@ class LocalStorage:
         if not base.exists():
             return []
         return sorted(str(p.relative_to(self.root)) for p in base.rglob("*")
-                      if p.is_file() and not p.name.startswith(".tmp-"))
+                      if p.is_file() and not p.name.startswith(TEMP_PREFIX))
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
     def uri(self, key: str) -> str:
         return str(self.path(key))
+
+
+def write_atomically(target: Path, data: bytes) -> Path:
+    """Write a file so that a reader (or a kill mid-write) sees the old file or the whole new one:
+    a synced temp file beside it, then one rename. The one atomic write of the package."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=f".{target.name}.tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def copy_atomically(source: Path, target: Path) -> Path:
+    """Copy a file with `write_atomically`."""
+    return write_atomically(target, source.read_bytes())
 
 
 def write_json(storage: Storage, key: str, value: Any) -> None:

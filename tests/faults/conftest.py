@@ -35,7 +35,7 @@ from fake_sources.rows import arcgis_fields
 from fake_sources.server import Faults
 
 from memphis_incidents.config import RunParameters, load_preset
-from memphis_incidents.profiles import backends
+from memphis_incidents.profiles import backends_for
 from memphis_incidents.sources.demo import demo_snapshot
 
 REPO = Path(__file__).resolve().parents[2]
@@ -351,8 +351,8 @@ class Snapshot:
     @classmethod
     def of(cls, data_dir: Path) -> "Snapshot":
         """Read as an analyst would: the warehouse's views (DuckDB), the marts' live version."""
-        stores = backends(RunParameters(data_dir=str(data_dir), source=SOURCE))
-        warehouse = stores.warehouse
+        backends = backends_for(RunParameters(data_dir=str(data_dir), source=SOURCE))
+        warehouse = backends.warehouse
         with warehouse.connect() as con:
             views = {name for (name,) in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
             incidents, quarantine = (
@@ -363,7 +363,7 @@ class Snapshot:
         for mart in sorted(marts.iterdir()) if marts else []:
             rows = parquet_rows(sorted(mart.glob("*.parquet")))
             mart_rows.update((mart.name, *row) for row in rows.elements())
-        return cls(incidents, quarantine, mart_rows, stores.state.watermark)
+        return cls(incidents, quarantine, mart_rows, backends.state.watermark)
 
 
 def digest(rows: Counter) -> str:

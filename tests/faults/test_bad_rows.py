@@ -9,6 +9,7 @@ received = loaded + quarantined + duplicates, always; and a loaded row keeps its
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 from memphis_incidents.config import RunParameters, load_preset
 from memphis_incidents.ingest import unified, with_ingest_metadata
 from memphis_incidents.load import load_batch
-from memphis_incidents.profiles import backends
+from memphis_incidents.profiles import backends_for
 from memphis_incidents.quality import split_batch
 from memphis_incidents.schema import canonical_incidents
 from memphis_incidents.sources import arcgis, socrata
@@ -118,8 +119,9 @@ def socrata_page(rows: list[dict], preset) -> Any:
 
 
 def plain_text(raw: Any) -> str | None:
-    """The id a Socrata id must give: as sent, up to surrounding whitespace (None: not checked)."""
-    return raw if isinstance(raw, str) and raw.strip() else None
+    """The id a Socrata id must give: as sent, up to surrounding whitespace, a lone surrogate as
+    U+FFFD as in any text (test_a_lone_surrogate_is_loaded_as_a_replacement_character); None: not checked."""
+    return re.sub("[\ud800-\udfff]", "\ufffd", raw) if isinstance(raw, str) and raw.strip() else None
 
 
 SOURCES = {
@@ -136,10 +138,10 @@ def landed(rows: list[dict], cut: int, source: Source, folder: Path) -> tuple[An
     """The rows through the page builder (two pages), ingest and the lake, as load reads them."""
     tagged = [{**row, TAG: str(n)} for n, row in enumerate(rows)]
     pages = [source.page(part, source.preset) for part in (tagged[:cut], tagged[cut:]) if part]
-    stores = backends(RunParameters(data_dir=str(folder), source=source.preset_name))
+    backends = backends_for(RunParameters(data_dir=str(folder), source=source.preset_name))
     meta = {"ingested_at": iso_utc(INGESTED_AT), "mode": "incremental", "watermark": None}
-    meta = stores.lake.write_batch("b1", with_ingest_metadata(unified(pages), "b1", INGESTED_AT), meta)
-    return stores, meta
+    meta = backends.lake.write_batch("b1", with_ingest_metadata(unified(pages), "b1", INGESTED_AT), meta)
+    return backends, meta
 
 
 @dataclass
@@ -166,16 +168,16 @@ class Outcome:
 
 
 def outcome(rows: list[dict], cut: int, source: Source, folder: Path) -> Outcome:
-    stores, meta = landed(rows, cut, source, folder)
-    raw = stores.lake.read_batch("b1").to_pandas()
+    backends, meta = landed(rows, cut, source, folder)
+    raw = backends.lake.read_batch("b1").to_pandas()
     split = split_batch(raw, source.preset, "b1", INGESTED_AT)
-    record = load_batch(meta, source.preset, stores, max_reject_share=1.0)
-    again = load_batch({**meta, "mode": "full"}, source.preset, stores, max_reject_share=1.0)
+    record = load_batch(meta, source.preset, backends, max_reject_share=1.0)
+    again = load_batch({**meta, "mode": "full"}, source.preset, backends, max_reject_share=1.0)
     assert_hash_is_the_rows_own(raw, source)
     return Outcome(rows, split, raw.loc[split.valid.index, TAG].tolist(),
                    [json.loads(text)[TAG] for text in split.rejected.column("raw_json").to_pylist()],
-                   record, again, stores.warehouse.read_incidents(),
-                   sum(r["rows"] for r in stores.warehouse.quarantine_counts().to_pylist()))
+                   record, again, backends.warehouse.read_incidents(),
+                   sum(r["rows"] for r in backends.warehouse.quarantine_counts().to_pylist()))
 
 
 def assert_hash_is_the_rows_own(raw: pd.DataFrame, source: Source) -> None:

@@ -192,7 +192,7 @@ class ArcGISSource(RemoteSource):
                                "resultRecordCount": self.request_size})
             rows = [feature["attributes"] for feature in body["features"]]
             more = bool(body.get("exceededTransferLimit")) or len(rows) >= self.request_size
-            newest = max(filter(None.__ne__, (whole_id(row.get(self.object_id)) for row in rows)), default=None)
+            newest = max((i for i in (whole_id(row.get(self.object_id)) for row in rows) if i is not None), default=None)
             if newest is None or (last is not None and newest <= last):
                 if not rows or not more:
                     return
@@ -212,12 +212,12 @@ class ArcGISSource(RemoteSource):
         it no longer lists (deleted during the pull)."""
         listed = set(self.query({"where": self.where(since), "returnIdsOnly": "true"}, is_id_list)["objectIds"] or [])
         received = self.ids_in(tables)
-        missing = sorted(listed - received)
+        missing = sorted(i for i in listed - received if i is not None)
         fetched = [self.page(self.by_ids(missing[start:start + IDS_PER_REQUEST]))
                    for start in range(0, len(missing), IDS_PER_REQUEST)]
-        gone = received - listed - {None}
+        gone = sorted(i for i in received - listed if i is not None)
         kept = [table.filter(pc.invert(pc.is_in(table.column(self.object_id),
-                                                pa.array(sorted(gone)).cast(table.schema.field(self.object_id).type))))
+                                                pa.array(gone).cast(table.schema.field(self.object_id).type))))
                 for table in tables] if gone else tables
         repairs = [f"the server counted {expected} rows, the pages brought {rows_in(tables)}: "
                    f"{len(missing)} missing rows fetched by id"]

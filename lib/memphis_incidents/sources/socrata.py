@@ -210,7 +210,7 @@ class SocrataSource(RemoteSource):
             if anchor is not None and anchor not in keys and start > 0:
                 position = 0  # rows before the anchor changed: read this timestamp's rows again
                 continue
-            cut = keys.index(anchor) + 1 if anchor in keys else 0
+            cut = keys.index(anchor) + 1 if anchor is not None and anchor in keys else 0
             yield rows[cut:]
             if len(rows) < self.page_size:
                 return

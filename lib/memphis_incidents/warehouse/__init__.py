@@ -1,1 +1,81 @@
-"""Warehouse back ends: embedded (Parquet + DuckDB) and BigQuery, chosen by profile."""
+"""The warehouse interface both profiles implement: `LocalWarehouse` (Parquet + DuckDB) and
+`BigQueryWarehouse`. Stages and the analysis see only this Protocol; a type check holds both to it."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import pandas as pd
+import pyarrow as pa
+
+
+@dataclass
+class UpsertResult:
+    """What an upsert changed, in rows, and the version it produced."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+    deleted_at_source: int
+    withdrawn: int
+    partitions_rewritten: int = 0
+    version: str | None = None  # of the table it produced (None: nothing changed)
+
+    @classmethod
+    def nothing(cls) -> "UpsertResult":
+        """An upsert of nothing: no rows, no new version."""
+        return cls(inserted=0, updated=0, unchanged=0, deleted_at_source=0, withdrawn=0)
+
+    def as_dict(self) -> dict[str, int | str | None]:
+        return asdict(self)
+
+
+class Warehouse(Protocol):
+    """The `incidents` table, the quarantine and the marts of one source."""
+
+    @property
+    def spark_conf(self) -> dict[str, str]:
+        """Settings a Spark session needs to read `incidents` (a connector package, or none)."""
+        ...
+
+    def upsert(self, staged: pa.Table, withdraw_ids: list[str] | None = None,
+               present_ids: pa.Array | None = None) -> UpsertResult:
+        """Insert new rows, replace changed ones, drop withdrawn ones (and, given `present_ids`,
+        rows gone at the source); keyed by row id, idempotent."""
+        ...
+
+    def write_quarantine(self, batch_id: str, rejected: pa.Table) -> str:
+        """Keep a batch's rejected rows (replacing that batch's earlier ones); returns where."""
+        ...
+
+    def save_marts(self, marts: dict[str, pa.Table]) -> str:
+        """Publish every mart together; returns what identifies the published version."""
+        ...
+
+    def read_incidents(self) -> pa.Table:
+        """The whole live table as Arrow, in partition then cluster order."""
+        ...
+
+    def spark_incidents(self, spark: Any) -> Any:
+        """The live table as a Spark DataFrame of `spark`."""
+        ...
+
+    def read_mart(self, name: str) -> pd.DataFrame:
+        """One mart of the live version as pandas, in its reading order."""
+        ...
+
+    def quarantine_counts(self) -> pa.Table:
+        """Rejected rows per reason across all batches, each rejection once."""
+        ...
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """A SQL query over `incidents`, `quarantine` and the marts, as pandas."""
+        ...
+
+    def content_digest(self) -> str:
+        """A digest of the table's content: equal tables give equal digests."""
+        ...
+
+    def version_token(self, part: str) -> str:
+        """What identifies the current state of `incidents`, `marts` or `quarantine`."""
+        ...

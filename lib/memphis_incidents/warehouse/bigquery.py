@@ -5,7 +5,7 @@ the staged rows (and the row ids to withdraw or keep) as Parquet into the lake b
 into staging tables with load jobs (explicit schema, WRITE_TRUNCATE), then plans and applies the
 change with one MERGE inside a multi-statement transaction: a reader sees the table before or after
 a batch, never half of one, and loading the same batch again changes nothing. Table definitions,
-load configurations and SQL come from the small pure functions below, so tests can inspect them
+load configurations and SQL come from small pure functions (here and in bigquery_sql.py), so tests can inspect them
 and run the same SQL on DuckDB and on a BigQuery emulator; the client is passed in.
 
 Every statement the warehouse sends names its tables in full (project.dataset.table) and sets no
@@ -25,22 +25,21 @@ from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from ..errors import ConfigError, PipelineError
+from ..layout import INCIDENTS, QUARANTINE, STAGING_FILE
+from ..marts import MARTS
 from ..quality import QUARANTINE_SCHEMA
 from ..runlog import new_run_id
-from ..schema import CANONICAL_SCHEMA
+from ..schema import CANONICAL_SCHEMA, spark_schema
 from ..storage import Storage
-from .local import UpsertResult
+from . import UpsertResult
+from .bigquery_sql import PARTITION, ROW_FINGERPRINTS, quarantine_sql, upsert_script, version_sql
 
-INCIDENTS = "incidents"
-QUARANTINE = "quarantine"
 STAGED_ROWS = "_staging_incidents"
 STAGED_KEYS = "_staging_keys"
 STAGED_REJECTED = "_staging_quarantine"
 MART_PREFIX = "mart_"
 MART_ORDER = "mart_row"  # BigQuery tables have no row order: keep the order Spark gave each mart
-PARTITION = "offense_month"
 CLUSTERING = ["category"]
-ROW_FINGERPRINTS = "BIT_XOR(FARM_FINGERPRINT(TO_JSON_STRING(t)))"  # of whole rows, order-free
 KEY_SCHEMA = pa.schema([("row_id", pa.string()), ("role", pa.string())])  # role: withdrawn | present
 ARROW_CHECKS = (
     (pa.types.is_string, "STRING"), (pa.types.is_large_string, "STRING"), (pa.types.is_integer, "INTEGER"),
@@ -109,103 +108,6 @@ def key_table(withdraw_ids: list[str] | None, present_ids: pa.Array | None) -> p
 def spark_read_options(table_id: str, project: str) -> dict[str, str]:
     """spark-bigquery connector options: read the table through the Storage Read API."""
     return {"table": table_id, "parentProject": project}
-
-
-# ---- SQL -----------------------------------------------------------------------------------------
-def plan_sql(incidents: str, rows: str, keys: str, full_refresh: bool) -> str:
-    """A temp table `plan`: each row id the batch changes and how (the embedded upsert's rules).
-
-    Insert new ids; update when the content hash differs and the new row is not older at the
-    source (or either time is unknown); delete withdrawn ids and, on a full refresh, ids the
-    source no longer has. A row being inserted or updated is never deleted. OR REPLACE lets an
-    engine that keeps temp tables past their script (the emulator) run the next batch; in
-    BigQuery the table never outlives its script, so it changes nothing there.
-    """
-    absent = "NOT COALESCE(k.present, FALSE)" if full_refresh else "FALSE"
-    return f"""CREATE OR REPLACE TEMP TABLE plan AS
-WITH changed AS (
-  SELECT s.row_id, t.row_id IS NOT NULL AS was_present, t.{PARTITION} AS old_month, s.{PARTITION} AS new_month
-  FROM `{rows}` AS s
-  LEFT JOIN `{incidents}` AS t ON t.row_id = s.row_id
-  WHERE t.row_id IS NULL
-     OR (t.row_hash != s.row_hash
-         AND COALESCE(s.source_updated_ts_utc >= t.source_updated_ts_utc, TRUE))
-),
-key_roles AS (
-  SELECT row_id, LOGICAL_OR(role = 'withdrawn') AS withdrawn, LOGICAL_OR(role = 'present') AS present
-  FROM `{keys}`
-  GROUP BY row_id
-),
-gone AS (
-  SELECT t.row_id, COALESCE(k.withdrawn, FALSE) AS withdrawn, t.{PARTITION} AS old_month
-  FROM `{incidents}` AS t
-  LEFT JOIN key_roles AS k ON k.row_id = t.row_id
-  WHERE (COALESCE(k.withdrawn, FALSE) OR {absent})
-    AND t.row_id NOT IN (SELECT row_id FROM changed)
-)
-SELECT row_id, IF(was_present, 'updated', 'inserted') AS action, old_month, new_month FROM changed
-UNION ALL
-SELECT row_id, IF(withdrawn, 'withdrawn', 'deleted_at_source') AS action, old_month,
-       CAST(NULL AS DATE) AS new_month
-FROM gone"""
-
-
-def merge_sql(incidents: str, rows: str) -> str:
-    """Apply `plan` to incidents in one MERGE keyed on row_id."""
-    columns = CANONICAL_SCHEMA.names
-    updates = ",\n    ".join(f"{c} = u.{c}" for c in columns if c != "row_id")
-    return f"""MERGE `{incidents}` AS t
-USING (
-  SELECT p.row_id AS plan_row_id, p.action, s.*
-  FROM plan AS p
-  LEFT JOIN `{rows}` AS s ON s.row_id = p.row_id
-) AS u
-ON t.row_id = u.plan_row_id
-WHEN MATCHED AND u.action IN ('withdrawn', 'deleted_at_source') THEN DELETE
-WHEN MATCHED AND u.action = 'updated' THEN UPDATE SET
-    {updates}
-WHEN NOT MATCHED BY TARGET AND u.action = 'inserted' THEN
-  INSERT ({', '.join(columns)})
-  VALUES ({', '.join(f'u.{c}' for c in columns)})"""
-
-
-def counts_sql() -> str:
-    """One row of counts from `plan`, named as UpsertResult's fields."""
-    return """SELECT
-  COUNT(IF(action = 'inserted', 1, NULL)) AS inserted,
-  COUNT(IF(action = 'updated', 1, NULL)) AS updated,
-  COUNT(IF(action = 'deleted_at_source', 1, NULL)) AS deleted_at_source,
-  COUNT(IF(action = 'withdrawn', 1, NULL)) AS withdrawn,
-  (SELECT COUNT(DISTINCT month)
-   FROM (SELECT old_month AS month FROM plan UNION ALL SELECT new_month AS month FROM plan)) AS partitions_rewritten
-FROM plan"""
-
-
-def upsert_script(incidents: str, rows: str, keys: str, full_refresh: bool) -> str:
-    """Plan and MERGE in one transaction, then report the counts (the script's last result)."""
-    return (f"BEGIN TRANSACTION;\n{plan_sql(incidents, rows, keys, full_refresh)};\n"
-            f"{merge_sql(incidents, rows)};\nCOMMIT TRANSACTION;\n{counts_sql()};\n")
-
-
-def version_sql(tables: dict[str, str]) -> str:
-    """Per table: its name, row count and the XOR of its rows' fingerprints (order-free)."""
-    return "\nUNION ALL\n".join(
-        f"SELECT '{name}' AS name, COUNT(*) AS n, "
-        f"{'BIT_XOR(t.row_hash)' if name == INCIDENTS else ROW_FINGERPRINTS} AS x FROM `{table_id}` AS t"
-        for name, table_id in tables.items())
-
-
-def quarantine_sql(quarantine: str, rejected: str) -> str:
-    """Replace one batch's quarantined rows (parameter @batch_id) with the staged ones.
-
-    One MERGE, so atomic without a script: a query parameter is bound in a single statement by
-    every engine, while an emulator leaves parameters inside scripts unbound.
-    """
-    columns = QUARANTINE_SCHEMA.names
-    return (f"MERGE `{quarantine}` AS t\nUSING `{rejected}` AS s\nON FALSE\n"
-            "WHEN NOT MATCHED BY SOURCE AND t.batch_id = @batch_id THEN DELETE\n"
-            f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)})\n"
-            f"  VALUES ({', '.join(f's.{c}' for c in columns)})")
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -300,8 +202,6 @@ class BigQueryWarehouse:
         (a no-op MERGE leaves it) on any engine. `incidents` is fingerprinted by its row_hash
         column (each row's content, row id included), so that query reads one column only.
         """
-        from ..spark_jobs import MARTS
-
         wanted = [MART_PREFIX + name for name in MARTS] if part == "marts" else [part]
         present = {table.table_id for table in self.client.list_tables(f"{self.project}.{self.dataset}")}
         names = [name for name in wanted if name in present]
@@ -323,9 +223,7 @@ class BigQueryWarehouse:
         except NotFound:
             raise PipelineError("the incidents table is empty: run the warehouse load first") from None
         if self.spark_through_client:
-            from ..spark_jobs import spark_schema
-
-            return spark.createDataFrame(self.read_incidents(), schema=spark_schema(CANONICAL_SCHEMA))
+            return spark.createDataFrame(self.read_incidents(), schema=spark_schema(CANONICAL_SCHEMA))  # from Arrow
         try:
             return spark.read.format("bigquery").options(**spark_read_options(table_id, self.project)).load()
         except Exception as exc:  # classic Spark fails here, Spark Connect at the first action
@@ -347,7 +245,7 @@ class BigQueryWarehouse:
             self.client.delete_table(table_id, not_found_ok=True)
             self.client.create_table(bigquery.Table(table_id, schema=bigquery_schema(table.schema)))
             return table_id
-        key = f"staging/{token}/{name.strip('_')}.parquet"
+        key = STAGING_FILE.format(token=token, name=name.strip("_"))
         self.lake.write_bytes(key, parquet_bytes(table))
         self.client.load_table_from_uri(self.lake.uri(key), table_id, job_config=load_config(table.schema)).result()
         self.lake.delete(key)
@@ -375,7 +273,7 @@ class BigQueryWarehouse:
         """
         keys = key_table(withdraw_ids, present_ids)
         if staged.num_rows == 0 and keys.num_rows == 0 and present_ids is None:
-            return UpsertResult()
+            return UpsertResult.nothing()
         self._ensure_incidents()
         token = new_run_id()
         rows = self._stage(STAGED_ROWS, staged.cast(CANONICAL_SCHEMA), token)

@@ -9,15 +9,15 @@ Spark, DuckDB or pandas all read the same plain Parquet. Marts and quarantine wo
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import duckdb
 import numpy as np
@@ -26,12 +26,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import PipelineError
-from ..schema import CANONICAL_SCHEMA
+from ..layout import INCIDENTS, MARTS, QUARANTINE, QUARANTINE_FILE
+from ..layout import PARTITION as PARTITION_FOLDER
+from ..layout import PARTITION_COLUMN as PARTITION
+from ..schema import CANONICAL_SCHEMA, spark_schema
+from ..storage import write_atomically
 from ..quality import QUARANTINE_SCHEMA
+from . import UpsertResult
+from .versions import VersionedDir
 
-PARTITION = "offense_month"
-KEEP_VERSIONS = 3
-VERSION = re.compile(r"^v(\d{6})$")
 DATA_COLUMNS = [n for n in CANONICAL_SCHEMA.names if n != PARTITION]
 KEY_COLUMNS = ("row_id", "row_hash", "source_updated_ts_utc", PARTITION)  # what change detection reads
 STREAM_ROWS = 256 * 1024  # rows per batch an upsert streams from DuckDB to the Parquet writer
@@ -41,68 +44,13 @@ DICTIONARY_COLUMNS = ["category", "description", "ucr_code", "agency_crime_type"
                       "nibrs_group", "precinct", "city", "zip", "geo_status", "batch_id"]
 
 
-@dataclass
-class UpsertResult:
-    """What an upsert changed, in rows, and the version it produced."""
-
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted_at_source: int = 0
-    withdrawn: int = 0
-    partitions_rewritten: int = 0
-    version: str | None = None
-
-    def as_dict(self) -> dict[str, int | str | None]:
-        return asdict(self)
-
-
-class VersionedDir:
-    """A directory of immutable versions `vNNNNNN/` and a `current` symlink swapped atomically."""
-
-    def __init__(self, root: Path):
-        self.root = root
-
-    @property
-    def current(self) -> Path | None:
-        link = self.root / "current"
-        return link.resolve() if link.is_symlink() and link.resolve().exists() else None
-
-    def versions(self) -> list[Path]:
-        if not self.root.exists():
-            return []
-        return sorted(p for p in self.root.iterdir() if VERSION.match(p.name) and p.is_dir())
-
-    def staging(self) -> Path:
-        """A fresh, empty directory for the next version (leftovers of a crash are cleared)."""
-        numbers = [int(VERSION.match(p.name).group(1)) for p in self.versions()]
-        target = self.root / f".v{max(numbers, default=0) + 1:06d}.staging"
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        return target
-
-    def publish(self, staged: Path) -> Path:
-        """Rename a staged version into place, point `current` at it, then prune old versions."""
-        final = self.root / staged.name.removeprefix(".").removesuffix(".staging")
-        _fsync_tree(staged)
-        os.rename(staged, final)
-        link = self.root / f".current.{os.getpid()}"
-        link.unlink(missing_ok=True)
-        link.symlink_to(final.name)
-        os.replace(link, self.root / "current")
-        _fsync_dir(self.root)
-        for old in self.versions()[:-KEEP_VERSIONS]:
-            shutil.rmtree(old, ignore_errors=True)
-        return final
-
-
 class LocalWarehouse:
     """The `incidents` table, the quarantine and the marts under one local folder."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        self.incidents_dir = VersionedDir(self.root / "incidents")
-        self.marts_dir = VersionedDir(self.root / "marts")
+        self.incidents_dir = VersionedDir(self.root / INCIDENTS)
+        self.marts_dir = VersionedDir(self.root / MARTS)
 
     # ---- reading -----------------------------------------------------------------------------
     def incidents_path(self) -> Path | None:
@@ -118,7 +66,7 @@ class LocalWarehouse:
                         f"FROM read_parquet('{current}/*/*.parquet', hive_partitioning = true)")
         if self._quarantine_files():
             con.execute(f"CREATE VIEW quarantine AS SELECT * FROM "
-                        f"read_parquet('{self.root}/quarantine/*/*.parquet', hive_partitioning = false) "
+                        f"read_parquet('{self.root / QUARANTINE}/*/*.parquet', hive_partitioning = false) "
                         "QUALIFY row_number() OVER (PARTITION BY row_id, reason, raw_json ORDER BY batch_id) = 1")
         marts = self.marts_dir.current
         for mart in sorted(marts.iterdir()) if marts else []:
@@ -194,10 +142,10 @@ class LocalWarehouse:
 
     @staticmethod
     def _counts(con: duckdb.DuckDBPyConnection, staged_rows: int) -> UpsertResult:
-        inserted, updated = con.execute(
-            "SELECT count(*) FILTER (NOT was_present), count(*) FILTER (was_present) FROM changed").fetchone()
-        deleted, withdrawn = con.execute(
-            "SELECT count(*) FILTER (NOT withdrawn), count(*) FILTER (withdrawn) FROM gone").fetchone()
+        inserted, updated = one_row(
+            con, "SELECT count(*) FILTER (NOT was_present), count(*) FILTER (was_present) FROM changed")
+        deleted, withdrawn = one_row(
+            con, "SELECT count(*) FILTER (NOT withdrawn), count(*) FILTER (withdrawn) FROM gone")
         return UpsertResult(inserted=inserted, updated=updated, unchanged=staged_rows - inserted - updated,
                             deleted_at_source=deleted, withdrawn=withdrawn)
 
@@ -231,23 +179,26 @@ class LocalWarehouse:
                 done.result()
         return self.incidents_dir.publish(staged)
 
-    def spark_incidents(self, spark):
+    @property
+    def spark_conf(self) -> dict[str, str]:
+        """Spark reads plain Parquet: no extra settings."""
+        return {}
+
+    def spark_incidents(self, spark: Any) -> Any:
         """The live table as a Spark DataFrame: plain Parquet read with the canonical schema given
         (no schema-inference job), the partition column taken from the folder names."""
-        from ..spark_jobs import spark_schema
-
         current = self.incidents_path()
         if current is None:
             raise PipelineError("the incidents table is empty: run the warehouse load first")
         return spark.read.schema(spark_schema(CANONICAL_SCHEMA)).parquet(str(current))
 
-    def save_marts(self, marts: dict[str, pa.Table]) -> Path:
+    def save_marts(self, marts: dict[str, pa.Table]) -> str:
         """Write every mart into one new marts version and publish them together."""
         staged = self.marts_dir.staging()
         for name, table in marts.items():
             (staged / name).mkdir()
             pq.write_table(table, staged / name / "part-0.parquet", compression="zstd")
-        return self.marts_dir.publish(staged)
+        return str(self.marts_dir.publish(staged))
 
     def read_mart(self, name: str) -> pd.DataFrame:
         """One mart of the live marts version as pandas."""
@@ -256,17 +207,15 @@ class LocalWarehouse:
             raise PipelineError(f"mart {name} not found: run the Spark aggregation first")
         return pd.read_parquet(current / name)
 
-    def write_quarantine(self, batch_id: str, rejected: pa.Table) -> Path:
+    def write_quarantine(self, batch_id: str, rejected: pa.Table) -> str:
         """Keep a batch's rejected rows (replaced whole if the batch is loaded again; none, no file)."""
-        target = self.root / "quarantine" / f"batch_id={batch_id}" / "rejected.parquet"
+        target = self.root / QUARANTINE_FILE.format(batch_id=batch_id)
         if rejected.num_rows == 0:
             target.unlink(missing_ok=True)
-            return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(".rejected.parquet.tmp")
-        pq.write_table(rejected.cast(QUARANTINE_SCHEMA), tmp, compression="zstd")
-        os.replace(tmp, target)
-        return target
+            return str(target)
+        buffer = io.BytesIO()
+        pq.write_table(rejected.cast(QUARANTINE_SCHEMA), buffer, compression="zstd")
+        return str(write_atomically(target, buffer.getvalue()))
 
     def quarantine_counts(self) -> pa.Table:
         """Rejected rows per reason across all batches, each rejection once (the same row rejected
@@ -278,15 +227,16 @@ class LocalWarehouse:
                            "GROUP BY reason ORDER BY rows DESC, reason").to_arrow_table()
 
     def _quarantine_files(self) -> list[Path]:
-        return sorted((self.root / "quarantine").glob("*/*.parquet"))
+        return sorted((self.root / QUARANTINE).glob("*/*.parquet"))
 
     def content_digest(self) -> str:
         """A digest of the table's content (not its files): equal tables give equal digests."""
         if self.incidents_path() is None:
             return ""
         with self.connect() as con:
-            return con.execute("SELECT md5(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY row_id)) "
-                               "FROM incidents t").fetchone()[0]
+            digest: str = one_row(con, "SELECT md5(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY row_id)) "
+                                       "FROM incidents t")[0]
+            return digest
 
     def version_token(self, part: str) -> str:
         """What identifies the current state of `incidents`, `marts` or `quarantine` (changes when it does)."""
@@ -297,8 +247,16 @@ class LocalWarehouse:
         return current.name if current else ""
 
 
+def one_row(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    """The one row an aggregate query returns."""
+    row = con.execute(sql).fetchone()
+    if row is None:
+        raise PipelineError(f"DuckDB returned no row for an aggregate query: {sql}")
+    return row
+
+
 def partition_name(month: date) -> str:
-    return f"{PARTITION}={month.isoformat()}"
+    return PARTITION_FOLDER.format(month=month.isoformat())
 
 
 def month_slices(rows: pa.Table) -> list[pa.Table]:
@@ -338,19 +296,3 @@ def _link_tree(source: Path, target: Path) -> None:
             os.link(file, target / file.name)
         except OSError:
             shutil.copy2(file, target / file.name)
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,0 +1,109 @@
+"""The Spark session helper: local mode tuned for a laptop, a cluster master, or Spark Connect.
+
+Speed on a laptop (measured in bench/results.md and bench/NOTES.md): the driver JVM starts from a
+class-data archive dumped once per install and compiles with C1 only (a short job never repays C2).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pyspark
+from pyspark.sql import SparkSession
+
+LAPTOP_CONF = {
+    "spark.sql.shuffle.partitions": "4",
+    "spark.default.parallelism": "4",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.driver.memory": "2g",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.parquet.compression.codec": "zstd",
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "1024",  # list month folders here, not in a job
+}
+JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
+ARCHIVE_DUMPER = "memphis_incidents.aggregate"  # runs every mart once in a JVM that dumps its classes
+log = logging.getLogger(__name__)
+
+
+def spark_session(master: str = "local[*]", remote: str = "", extra_conf: dict[str, str] | None = None,
+                  app: str = "memphis-incidents") -> SparkSession:
+    """A Spark session: Spark Connect when `remote` is set (sc://host:port), else `master`.
+
+    `extra_conf` adds settings a back end needs (for example a connector package on GCP).
+    """
+    if remote:
+        return SparkSession.builder.remote(remote).appName(app).getOrCreate()
+    # pyspark marks a process (and so every process it starts) as Connect-only once it has made a
+    # Connect session; a local session is what was asked for here.
+    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    conf = {**LAPTOP_CONF, "spark.driver.extraJavaOptions": java_options(ensure_class_archive()),
+            **(extra_conf or {})}
+    return local_session(master, app, conf)
+
+
+def local_session(master: str, app: str, conf: dict[str, str]) -> SparkSession:
+    """A session on a driver JVM of our own, started with `conf`."""
+    builder = SparkSession.builder.master(master).appName(app)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def java_options(archive: Path | None, dump_to: Path | None = None) -> str:
+    """Driver JVM flags: quiet logs, fast start, and the class-data archive to map (or to write)."""
+    log_config = resources.files(__package__).joinpath("log4j2.properties")
+    flags = [f"-Dlog4j.configurationFile=file:{log_config}", *JVM_OPTIONS]
+    if archive is not None:
+        flags.append(f"-XX:SharedArchiveFile={archive}")
+    if dump_to is not None:
+        flags.append(f"-XX:ArchiveClassesAtExit={dump_to}")
+    return " ".join(flags)
+
+
+# ---- class-data archive ----------------------------------------------------------------------------
+def class_archive_path() -> Path:
+    """Where this install keeps the JVM class-data archive: per Spark version and Java binary,
+    since an archive only maps into the JVM and class path it was dumped from."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = Path(java_home, "bin", "java") if java_home else Path(shutil.which("java") or "java")
+    java = java.resolve()
+    stamp = f"{java}:{java.stat().st_mtime_ns if java.exists() else 0}:{pyspark.__version__}"
+    key = hashlib.sha256(stamp.encode()).hexdigest()[:12]
+    return Path(sys.prefix) / "share" / "memphis-incidents" / f"spark-{pyspark.__version__}-{key}.jsa"
+
+
+def ensure_class_archive() -> Path | None:
+    """The class-data archive, dumped once per install by a small Spark job in a child process.
+
+    Mapping it instead of reading some 10,000 classes out of 280 jars saves seconds at every start
+    (the first start after an install pays the dump once). None if it cannot be made here.
+    """
+    archive = class_archive_path()
+    if archive.exists():
+        return archive
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    staged = archive.with_name(f".{archive.name}.{os.getpid()}.tmp")
+    # The JVM writes the archive as it exits, after the child Python; it shares the child's output
+    # pipes, so run() returns only once the JVM has exited and the archive is complete.
+    done = subprocess.run([sys.executable, "-m", ARCHIVE_DUMPER, "--dump-class-archive", str(staged)],
+                          capture_output=True, text=True, env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
+    if done.returncode != 0 or not staged.exists():
+        log.warning("no JVM class-data archive (Spark starts slower): %s", done.stderr[-2000:])
+        staged.unlink(missing_ok=True)
+        return None
+    os.replace(staged, archive)
+    return archive
