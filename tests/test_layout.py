@@ -25,6 +25,7 @@ EXPECTED = {  # the README's lines, as layout.py spells them (placeholders as *)
     f"data/demo/{layout.WAREHOUSE}/{layout.MARTS}/*/*/part-0.parquet",
     f"data/demo/{layout.WAREHOUSE}/{layout.QUARANTINE_FILE}",
     f"data/demo/{layout.LOCK}",
+    f"data/demo/{layout.OUTLINES}",
     f"{layout.REPORTS}/{layout.INDEX_PAGE}",
     f"{layout.REPORTS}/*/{layout.RUN_MANIFEST}",
     f"{layout.REPORTS}/*/{layout.REPORT_PAGE}",

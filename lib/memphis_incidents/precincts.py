@@ -15,13 +15,13 @@ from matplotlib.path import Path as PolygonPath
 from scipy.spatial import Voronoi
 
 from .config import Preset
+from .layout import OUTLINES
 from .schema import CITY_BOX
 from .sources.base import iso_utc
 from .sources.demo import vocabulary
 from .sources.http import JsonClient, Timeouts, place
 from .storage import Storage, read_json, write_json
 
-OUTLINES_KEY = "reference/precincts.json"
 NAME_FIELDS = ("prct_code", "precinct", "station", "name")  # the name field, in order of preference
 Ring = list[list[float]]  # [[lon, lat], ...]
 
@@ -98,11 +98,11 @@ def synthetic_outlines(now: datetime | None = None) -> Outlines:
 
 
 def save_outlines(storage: Storage, outlines: Outlines) -> None:
-    write_json(storage, OUTLINES_KEY, asdict(outlines))
+    write_json(storage, OUTLINES, asdict(outlines))
 
 
 def load_outlines(storage: Storage) -> Outlines | None:
-    doc = read_json(storage, OUTLINES_KEY)
+    doc = read_json(storage, OUTLINES)
     return Outlines(**doc) if doc else None
 
 
