@@ -28,6 +28,10 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PY) -m pip install --quiet -r $(LOCK)
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -c "from memphis_incidents.execute import ensure_kernel; ensure_kernel()"
+	@# The JVM class-data archive (about half a minute, once per install) is made here, so that no
+	@# run pays it; without Java it is skipped, and the first Spark start makes it instead.
+	@java -version >/dev/null 2>&1 && $(PY) -c "from memphis_incidents.spark_session import ensure_class_archive as a; \
+	  print('JVM class-data archive:', a() or 'not made (Spark will start slower)')" || true
 	@touch $@
 
 install: $(STAMP)  ## create .venv and install the project with its test tools

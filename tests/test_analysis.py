@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from memphis_incidents import figures, findings, metrics, notebook
+from memphis_incidents.citation import citation, citation_markdown
 from memphis_incidents.config import load_preset
+from memphis_incidents.precincts import synthetic_outlines
 from memphis_incidents.runlog import write_step_record
 from memphis_incidents.state import State
 from memphis_incidents.storage import LocalStorage
@@ -47,6 +49,18 @@ def quarantine() -> pd.DataFrame:
                          "rows": [4, 2, 1]})
 
 
+@pytest.fixture
+def daily_category() -> pd.DataFrame:
+    return daily([("2025-03-05", "THEFT", 30), ("2024-03-05", "THEFT", 20), ("2025-01-02", "ASSAULT", 5)])
+
+
+@pytest.fixture
+def reporting_lag() -> pd.DataFrame:
+    """Offenses of early 2024, all reported within two days."""
+    return pd.DataFrame({"offense_month": [pd.Timestamp("2024-01-01").date()] * 3, "lag_days": [0, 1, 2],
+                         "offense_rows": [80, 15, 5]})
+
+
 def daily(rows: list[tuple[str, str, int]]) -> pd.DataFrame:
     return pd.DataFrame([{"offense_date": pd.Timestamp(d).date(), "category": c, "nibrs_crime_against": "PROPERTY",
                           "offense_rows": n, "incidents": n} for d, c, n in rows])
@@ -74,8 +88,9 @@ def test_last_full_day_is_the_day_before_the_source_update_when_that_is_earlier(
 
 
 # ---- headline ------------------------------------------------------------------------------------
-def test_headline_counts_what_is_left_out(summary, monthly_totals, quarantine):
-    head = metrics.headline(summary, monthly_totals, quarantine, load_preset("demo"))
+def test_headline_counts_what_is_left_out(summary, monthly_totals, quarantine, daily_category, reporting_lag):
+    head = metrics.headline(summary, monthly_totals, quarantine, load_preset("demo"), daily_category,
+                            reporting_lag, pd.Timestamp("2025-03-12"))
     assert (head["offense_rows"], head["incidents"]) == (110, 100)
     assert head["latest_full_month"] == pd.Timestamp("2025-02-01")
     assert head["partial_month_offense_rows"] == 9
@@ -83,19 +98,37 @@ def test_headline_counts_what_is_left_out(summary, monthly_totals, quarantine):
     assert head["unlocated_rows"] == 10
     assert head["last_source_update"].hour == 6  # Memphis wall clock, not UTC
     assert head["synthetic"] and "sex crimes" in head["omissions"]
+    assert head["complete_through"] == pd.Timestamp("2025-03-09")  # source update 10 Mar; 95 % in after a day
+    assert (head["year_to_date"]["current"], head["year_to_date"]["previous"]) == (35, 20)
+    assert head["stale"] == ""
 
 
-def test_headline_html_carries_exact_values_and_the_synthetic_marker(summary, monthly_totals, quarantine):
-    head = metrics.headline(summary, monthly_totals, quarantine, load_preset("demo"))
+def test_stale_data_is_said_in_the_headline(summary, monthly_totals, quarantine, daily_category, reporting_lag):
+    head = metrics.headline(summary, monthly_totals, quarantine, load_preset("demo"), daily_category,
+                            reporting_lag, pd.Timestamp("2025-04-01"))
+    assert "22 days before this report was made" in head["stale"]
+    assert "Stale data." in notebook.headline_html(head) and "Stale data." not in notebook.headline_html(
+        {**head, "stale": ""})
+
+
+def test_headline_html_carries_exact_values_and_the_synthetic_marker(summary, monthly_totals, quarantine,
+                                                                     daily_category, reporting_lag):
+    head = metrics.headline(summary, monthly_totals, quarantine, load_preset("demo"), daily_category,
+                            reporting_lag, pd.Timestamp("2025-03-12"))
     page = notebook.headline_html(head)
     assert 'data-key="offense_rows" data-value="110"' in page and 'data-key="incidents" data-value="100"' in page
     assert "February 2025" in page and "Synthetic" in page
     real = notebook.headline_html({**head, "synthetic": False, "source": "MPD"})
     assert 'data-key="synthetic"' in page and 'data-key="synthetic"' not in real
+    assert 'data-key="year_to_date" data-value="35"' in page
+    assert "From 1 January to 9 Mar 2025, the latest day complete enough to compare, 35 offenses were reported: " \
+           "75.0% more than in the same days of 2024" in page
 
 
-def test_exclusions_html_lists_omissions_and_the_load_counts(summary, monthly_totals, quarantine):
-    head = metrics.headline(summary, monthly_totals, quarantine, load_preset("memphis-arcgis"))
+def test_exclusions_html_lists_omissions_and_the_load_counts(summary, monthly_totals, quarantine, daily_category,
+                                                            reporting_lag):
+    head = metrics.headline(summary, monthly_totals, quarantine, load_preset("memphis-arcgis"), daily_category,
+                            reporting_lag, pd.Timestamp("2025-03-12"))
     page = notebook.exclusions_html(head, "this run's load (r1)", {"received": 1200, "loaded": 1190,
                                                                   "quarantined": 7, "duplicates": 3})
     assert "sex crimes and juvenile-specific" in page and "March 2025" in page
@@ -120,11 +153,6 @@ def test_nibrs_rollup_splits_groups_a_and_b(category_totals):
 
 
 # ---- change --------------------------------------------------------------------------------------
-def test_poisson_z_is_twice_the_difference_of_square_roots():
-    assert metrics.poisson_z(100, 64) == pytest.approx(4.0)
-    assert metrics.poisson_z(4, 9) == pytest.approx(-2.0)
-
-
 def test_comparison_periods_are_aligned_and_contiguous():
     periods = metrics.comparison_periods(pd.Timestamp("2024-02-29"))
     ytd, prior = periods["Year to date"]
@@ -142,13 +170,16 @@ def test_change_table_counts_inside_the_windows_and_reads_the_z_score():
                   ("2025-01-15", "THEFT", 1000)])  # outside both windows
     now = metrics.Period(pd.Timestamp("2025-02-15"), pd.Timestamp("2025-03-14"))
     before = metrics.Period(pd.Timestamp("2025-01-18"), pd.Timestamp("2025-02-14"))
-    table = metrics.change_table(data, now, before, ["THEFT", "ARSON", "FRAUD", "ROBBERY"]).set_index("category")
+    table = metrics.change_table(data, now, before, ["THEFT", "ARSON", "FRAUD", "ROBBERY"],
+                                 pd.Series({"FRAUD": 2.0})).set_index("category")
     assert table.loc[metrics.ALL_CATEGORIES, ["previous", "current"]].tolist() == [84, 133]
-    assert table.loc["THEFT", "z"] == pytest.approx(4.0) and table.loc["THEFT", "reading"] == "rise beyond chance"
+    assert table.loc["THEFT", "z"] == pytest.approx(18 / (164 * 0.25) ** 0.5)  # (current − expected) / spread
+    assert table.loc["THEFT", "reading"] == "rise beyond chance"
     assert table.loc["FRAUD", "pct_change"] == pytest.approx(0.5)
+    assert table.loc["FRAUD", "z"] == pytest.approx(5 / (2 * 50 * 0.25) ** 0.5)  # widened by its dispersion
     assert table.loc["FRAUD", "reading"] == "within chance variation"  # +50%, but 20 against 30
-    assert pd.isna(table.loc["ARSON", "pct_change"]) and table.loc["ARSON", "z"] == pytest.approx(2 * 3 ** 0.5)
-    assert table.loc["ARSON", "reading"] == "too few to judge"  # z > 3, but from 0 and 3 reports
+    assert pd.isna(table.loc["ARSON", "pct_change"])
+    assert table.loc["ARSON", "reading"] == "too few to judge"  # from 0 to 3 reports
     assert table.loc["ROBBERY", ["previous", "current"]].tolist() == [0, 0]
 
 
@@ -209,7 +240,8 @@ def every_figure(marts: dict[str, pd.DataFrame]) -> dict[str, object]:
     last = "2025-03-10"
     shares = metrics.category_shares(marts["category_totals"])
     periods = metrics.comparison_periods(pd.Timestamp("2025-03-09"))
-    changes = {n: metrics.change_table(marts["daily_category"], *p, ["THEFT"]) for n, p in periods.items()}
+    changes = {n: metrics.change_table(marts["daily_category"], *p, ["THEFT"], pd.Series(dtype=float))
+               for n, p in periods.items()}
     return {
         "categories": figures.figure_categories(shares),
         "monthly": figures.figure_monthly_trend(marts["monthly_totals"], last),
@@ -271,3 +303,27 @@ def test_table_formats_follow_column_meaning():
     formats = notebook.table_formats(frame)
     assert [formats[c].format(frame.loc[0, c]) for c in formats] == ["1,200", "25.0%", "+10%", "+2.0", "-3"]
     assert "category" not in formats
+
+
+def test_the_precinct_map_names_every_precinct_and_counts_rows_outside_all_of_them(marts):
+    outlines = synthetic_outlines()
+    fig = figures.figure_precinct_map(marts["geo_grid"], outlines, pd.Series({"CRUMP": 5.0}))
+    labels = {text.get_text() for ax in fig.axes for text in ax.texts}
+    assert {name.title() for name in outlines.names} <= labels
+    assert "synthetic precinct outlines (not MPD's)" in fig.get_suptitle()
+    outside = metrics.outside_precincts(marts["geo_grid"], outlines)
+    assert outside == {"offense_rows": 99, "share": pytest.approx(99 / 106)}  # the point at latitude 40
+    assert "99 located offense rows (93.4%) fall inside no precinct outline" in findings.outlines_text(outlines, outside)
+
+
+def test_the_citation_names_publisher_title_url_and_retrieval_time():
+    batch = {"synthetic": False, "title": "MPD Public Safety Incidents", "ingested_at": "2026-11-20T12:00:00.000Z",
+             "url": "https://services2.arcgis.com/x/FeatureServer/0"}
+    cite = citation(batch)
+    assert cite == {"publisher": "Memphis Police Department", "title": "MPD Public Safety Incidents",
+                    "url": batch["url"], "retrieved_at": batch["ingested_at"]}
+    text = citation_markdown(cite, pd.Timestamp("2026-11-20 06:00"))
+    assert text.startswith("**How to cite the data:** Memphis Police Department, *MPD Public Safety Incidents*, https://")
+    assert "last updated 20 November 2026 06:00" in text
+    assert citation({**batch, "synthetic": True})["publisher"] == "synthetic demo data (not real incidents)"
+    assert citation({}) == {} and citation_markdown({}, None) == ""

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from memphis_incidents.compstat import compstat, dispersions, windows
+from memphis_incidents.compstat import compstat, compstat_wide, dispersions, windows
 from memphis_incidents.reporting_lag import complete_through, days_to_complete, milestones, reported_within
-from memphis_incidents.significance import FEW
+from memphis_incidents.significance import TOO_FEW
 
 LAST_DAY = pd.Timestamp("2026-11-15")
 
@@ -40,9 +40,13 @@ def test_compstat_counts_every_category_in_every_window_cell_by_cell():
     assert table.loc[("THEFT", "year to date"), ["current", "previous", "change"]].tolist() == [40, 30, 10]
     assert table.loc[("THEFT", "year to date"), "pct_change"] == pytest.approx(1 / 3)
     assert table.loc[("THEFT", "year to date"), "three_year_average"] == 20.0
-    assert table.loc[("HOMICIDE", "7 days"), "reading"] == FEW
+    assert table.loc[("HOMICIDE", "7 days"), "reading"] == TOO_FEW
     assert pd.isna(table.loc[("HOMICIDE", "7 days"), "pct_change"])  # no "+inf %" from 0
     assert len(table) == 2 * 3
+    wide = compstat_wide(table.reset_index(), "category").set_index("category")
+    assert wide.loc["THEFT", ["year_to_date", "previous_year_to_date", "three_year_average"]].tolist() == [40, 30, 20.0]
+    assert wide.loc["HOMICIDE", ["last_7_days", "last_28_days", "reading_28_days"]].tolist() == [1, 3, TOO_FEW]
+    assert wide.index.tolist() == ["THEFT", "HOMICIDE"]  # largest year to date first
 
 
 def test_reporting_lag_sets_the_last_complete_day():

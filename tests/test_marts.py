@@ -21,7 +21,7 @@ from memphis_incidents.profiles import backends_for
 from memphis_incidents.schema import CANONICAL_SCHEMA
 from memphis_incidents.sources.demo import publication_time
 from memphis_incidents.aggregate import compute_marts
-from memphis_incidents.marts import GRID_DEGREES, MARTS
+from memphis_incidents.marts import GRID_DEGREES, MARTS, MAX_LAG_DAYS
 from memphis_incidents.schema import spark_schema
 from memphis_incidents.spark_session import spark_session
 
@@ -46,6 +46,9 @@ ORACLE = {
                 "count(*) AS offense_rows FROM t WHERE geo_status = 'ok' GROUP BY ALL",
     "offenses_per_incident": f"SELECT n AS offense_rows, count(*) AS incidents FROM "
                              f"(SELECT count(*) AS n FROM t GROUP BY {INCIDENT}) GROUP BY n",
+    "reporting_lag": f"SELECT offense_month, least(greatest(floor(epoch(reported_ts_utc - offense_ts_utc) / 86400), -1), "
+                     f"{MAX_LAG_DAYS + 1})::INTEGER AS lag_days, count(*) AS offense_rows FROM t "
+                     "WHERE reported_ts_utc IS NOT NULL GROUP BY ALL",
 }
 
 

@@ -82,8 +82,36 @@ def test_index_row_shows_the_failing_step_and_links_what_exists(tmp_path):
     row = reports.index_row(doc, tmp_path)
     assert "failed at load (cell 4): DataQualityError: batch r1: 9% rejected &lt;b&gt;limit&lt;/b&gt; 5%" in row
     assert '<a href="r1/01_ingest.html">ingest</a> · <a href="r1/02_warehouse_load.ipynb">load</a>' in row
-    assert "aggregate" not in row and "report" not in row
+    assert ">aggregate</a>" not in row and ">report</a>" not in row  # no page: no link
+    assert "load: failed" in row and "aggregate: skipped" in row
     assert '<td class="num">1,190</td>' in row and "1 min 14 s" in row
+
+
+def test_index_row_says_which_steps_ran_were_skipped_or_reused_and_what_the_load_changed(tmp_path):
+    steps = [{"name": "ingest", "notebook": "01_ingest.ipynb", "status": "succeeded", "reason": "always asks the source"},
+             {"name": "load", "notebook": "02_warehouse_load.ipynb", "status": "succeeded", "reason": "new batch"},
+             {"name": "aggregate", "notebook": "03_spark_aggregate.ipynb", "status": "skipped",
+              "reason": "inputs unchanged", "reused_from": "r1"},
+             {"name": "analysis", "notebook": "04_analysis.ipynb", "status": "skipped", "reason": "not selected"}]
+    rows = {"received": 4, "loaded": 4, "quarantined": 0, "inserted": 1, "updated": 0, "unchanged": 3}
+    row = reports.index_row(manifest("r2", "succeeded", steps, rows=rows), tmp_path)
+    assert "<div>ingest: ran</div><div>load: ran</div>" in row
+    assert "aggregate: reused from r1 (inputs unchanged)" in row and "analysis: skipped (not selected)" in row
+    assert "<td>1 new · 3 unchanged</td>" in row
+
+
+def test_a_reused_report_says_so_and_links_the_index_and_the_previous_report(tmp_path):
+    for run_id, started in (("r1", "2026-11-01T03:00:00+00:00"), ("r2", "2026-11-02T03:00:00+00:00")):
+        (tmp_path / run_id).mkdir()
+        reports.write_manifest(tmp_path / run_id / "run.json", manifest(run_id, "succeeded", [], started_at=started))
+        (tmp_path / run_id / "report.html").write_text(f"<html><body><main>{run_id}</main></body></html>")
+    report = tmp_path / "r2" / "report.html"
+    assert reports.previous_report(tmp_path, "r2") == "r1" and reports.previous_report(tmp_path, "r1") is None
+    page = reports.with_run_notice(report, "r2", "r1", "r1").read_text()
+    assert 'href="../index.html"' in page and 'href="../r1/report.html"' in page
+    assert "Reused report.</strong> Nothing this report reads changed since run r1" in page
+    again = reports.with_run_notice(report, "r2", None, "r1").read_text()
+    assert again.count('class="mi-run"') == 1 and "Reused report" not in again
 
 
 def test_index_lists_runs_newest_first(tmp_path):

@@ -8,8 +8,9 @@ import pytest
 from scipy.stats import binomtest
 
 from memphis_incidents.significance import (
-    FEW,
-    MORE,
+    FALL,
+    RISE,
+    TOO_FEW,
     WITHIN,
     change_p_values,
     dispersion,
@@ -50,7 +51,7 @@ def flag_rates(phi: float, boost: float = 1.0) -> tuple[float, float, float, flo
         counts = weekly_counts(rng, phi, HISTORY_WEEKS + 2 * WINDOW_WEEKS)
         if boost != 1:
             counts[20, -WINDOW_WEEKS:] = weekly_counts(rng, phi, WINDOW_WEEKS, RATES[20:21] * boost)[0]
-        flagged = judged(report_table(counts))["reading"].eq(MORE).to_numpy()
+        flagged = judged(report_table(counts))["reading"].isin([RISE, FALL]).to_numpy()
         null = np.arange(CATEGORIES) != 20 if boost != 1 else np.ones(CATEGORIES, dtype=bool)
         false_flags += flagged[null].sum()
         reports_with_one += flagged[null].any()
@@ -81,8 +82,8 @@ def test_benjamini_hochberg_flags_the_step_up_set():
 
 
 def test_readings_say_too_few_to_judge_within_and_more_than_chance():
-    table = judged(pd.DataFrame({"current": [1, 60, 200], "previous": [0, 55, 100], "share": 0.5, "phi": 1.0}))
-    assert table["reading"].tolist() == [FEW, WITHIN, MORE]
+    table = judged(pd.DataFrame({"current": [1, 60, 200, 40], "previous": [0, 55, 100, 90], "share": 0.5, "phi": 1.0}))
+    assert table["reading"].tolist() == [TOO_FEW, WITHIN, RISE, FALL]
     assert table["z"].iloc[2] == pytest.approx((200 - 150) / np.sqrt(300 * 0.25))
 
 

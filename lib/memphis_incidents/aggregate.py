@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from .backends import Backends
 from .config import RunParameters
-from .marts import COUNTED, GRID_DEGREES, KEYS, MARTS, SPANS, counted_marts, split_marts
+from .marts import COUNTED, GRID_DEGREES, KEYS, MARTS, MAX_LAG_DAYS, SPANS, counted_marts, split_marts
 from .schema import CANONICAL_SCHEMA, GEO_STATUS, spark_schema
 from .spark_session import LAPTOP_CONF, java_options, local_session, spark_session
 from .warehouse import Warehouse
@@ -39,7 +39,8 @@ def marts_query(incidents: DataFrame, names: Sequence[str] = MARTS) -> DataFrame
     """The one query whose result `marts.split_marts` turns into the marts `names`."""
     rows = incidents.select(
         incident_key().alias("incident"), *KEYS[:-1], F.coalesce("precinct", F.lit("UNKNOWN")).alias("precinct"),
-        "offense_ts_local", "geo_status", "latitude", "longitude", "source_updated_ts_utc")
+        "offense_ts_local", "geo_status", "latitude", "longitude", "source_updated_ts_utc", "offense_ts_utc",
+        "reported_ts_utc")
     parts = counted_parts(rows, names)
     if "hour_weekday" in names:
         weekday = ((F.dayofweek("offense_ts_local") + 5) % 7 + 1).alias("weekday")
@@ -48,8 +49,17 @@ def marts_query(incidents: DataFrame, names: Sequence[str] = MARTS) -> DataFrame
     if "geo_grid" in names:
         parts["geo_grid"] = rows.where(F.col("geo_status") == "ok") \
             .groupBy(grid_cell("latitude"), grid_cell("longitude")).agg(F.count(F.lit(1)).alias("offense_rows"))
+    if "reporting_lag" in names:
+        parts["reporting_lag"] = rows.where(F.col("reported_ts_utc").isNotNull()) \
+            .groupBy("offense_month", lag_days().alias("lag_days")).agg(F.count(F.lit(1)).alias("offense_rows"))
     tagged = [frame.withColumn("part", F.lit(name)) for name, frame in parts.items()]
     return functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), tagged)
+
+
+def lag_days() -> Column:
+    """Whole days from the offense to its report, clipped to -1 … MAX_LAG_DAYS + 1."""
+    seconds = F.unix_timestamp("reported_ts_utc") - F.unix_timestamp("offense_ts_utc")
+    return F.least(F.greatest(F.floor(seconds / 86400), F.lit(-1)), F.lit(MAX_LAG_DAYS + 1)).cast("int")
 
 
 def grid_cell(column: str) -> Column:

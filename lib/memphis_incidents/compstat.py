@@ -89,6 +89,24 @@ def compstat(daily: pd.DataFrame, key: str, last_day: pd.Timestamp, dispersions:
                   "reading"]]
 
 
+def compstat_wide(long: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The CompStat table as a reader scans it: one row per group, each window's counts side by side,
+    the change and reading of the 28 days and of the year to date, largest groups first."""
+    by = long.set_index([key, "window"])
+    def column(window: str, field: str) -> pd.Series:
+        return by.xs(window, level="window")[field]
+    table = pd.DataFrame({
+        "last_7_days": column("7 days", "current"), "previous_7_days": column("7 days", "previous"),
+        "last_28_days": column("28 days", "current"), "previous_28_days": column("28 days", "previous"),
+        "change_28_days": column("28 days", "pct_change"), "reading_28_days": column("28 days", "reading"),
+        "year_to_date": column("year to date", "current"), "previous_year_to_date": column("year to date", "previous"),
+        "three_year_average": column("year to date", "three_year_average"),
+        "change_year_to_date": column("year to date", "pct_change"),
+        "reading_year_to_date": column("year to date", "reading"),
+    })
+    return table.sort_values(["year_to_date", "previous_year_to_date"], ascending=False).reset_index()
+
+
 def dispersions(daily: pd.DataFrame, key: str, last_day: pd.Timestamp) -> pd.Series:
     """Each group's dispersion factor, from its weekly counts over the two years before the window."""
     history = weekly_history(daily, key, last_day - 56 * DAY)

@@ -24,7 +24,7 @@ from .fingerprint import last_success, remember_success
 from .layout import REPORT_PAGE, REPORTS
 from .manifest import Run, StepResult, save_manifest
 from .plan import notebook_parameters, plan_step
-from .reports import write_notebook_page, write_notebook_pages, write_report
+from .reports import previous_report, with_run_notice, write_notebook_page, write_notebook_pages, write_report
 from .retention import prune_reports
 from .runlog import read_step_record
 from .steps import STEPS, Step
@@ -200,4 +200,7 @@ def write_reports(run: Run) -> None:
         executed = Path(result.output_notebook) if result.output_notebook else None
         if REPORT_PAGE in step.outputs and result.status == "succeeded" and executed and executed.exists():
             write_report(executed, run.folder / REPORT_PAGE)
+        if REPORT_PAGE in step.outputs and (run.folder / REPORT_PAGE).exists():
+            with_run_notice(run.folder / REPORT_PAGE, run.run_id, result.reused_from,
+                            previous_report(run.options.reports_dir, run.run_id))
     write_notebook_pages(run.folder)

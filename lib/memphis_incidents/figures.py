@@ -7,19 +7,23 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.dates import YearLocator
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, PathPatch
 from matplotlib.ticker import StrMethodFormatter
 
 from .marts import UNIT
-from .metrics import (CRIME_AGAINST, GROUPS, READINGS, SIGNAL_Z, category_groups, latest_full_month, month_grid,
-                      rolling_totals)
+from .metrics import CRIME_AGAINST, GROUPS, category_groups, latest_full_month, month_grid, rolling_totals
+from .precincts import Outlines
 from .schema import CITY_BOX
+from .significance import READINGS
 
 COLOURS = sns.color_palette("colorblind").as_hex()
 SEQUENTIAL = "cividis"
@@ -123,13 +127,12 @@ def figure_top_category_trends(monthly_category: pd.DataFrame, last_offense_date
 
 
 def figure_change(tables: dict[str, pd.DataFrame]) -> Figure:
-    """One panel per comparison: each category's Poisson z-score, with the chance band shaded."""
+    """One panel per comparison: each category's z-score, coloured by the change test's reading."""
     fig = Figure(figsize=(10, 0.32 * max(len(t) for t in tables.values()) + 2.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(tables), sharey=True))
-    reach = max(SIGNAL_Z + 1, *(t["z"].abs().max() + 0.5 for t in tables.values()))
+    reach = max(3.0, *(t["z"].abs().max() + 0.5 for t in tables.values()))
     for ax, (name, table) in zip(axes, tables.items()):
         data = table.iloc[::-1].reset_index(drop=True)
-        ax.axvspan(-SIGNAL_Z, SIGNAL_Z, color="0.92")
         ax.axvline(0, color="0.5", linewidth=0.8)
         for reading, colour in READING_COLOURS.items():
             points = data[data["reading"] == reading]
@@ -138,8 +141,9 @@ def figure_change(tables: dict[str, pd.DataFrame]) -> Figure:
         ax.set(title=name, xlim=(-reach, reach), xlabel="z-score of offense rows (− fewer, + more)")
         ax.grid(axis="x", alpha=0.3)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(READING_COLOURS),
-               frameon=False, title=f"grey band: |z| < {SIGNAL_Z:g}, within chance variation")
-    fig.suptitle("Change in reported offense rows, judged against chance: z = 2·(√current − √previous)")
+               frameon=False, title="colour: the change test's reading, judged across all categories at once")
+    fig.suptitle("Change in reported offense rows: z = (current − expected) / its spread, allowing for "
+                 "each category's usual swings")
     return fig
 
 
@@ -218,6 +222,40 @@ def figure_hexbin_map(geo_grid: pd.DataFrame, gridsize: int = 50) -> Figure:
            title=f"Where located offenses were reported, all years (each hexagon ≈ "
                  f"{hex_width_km(gridsize):.1f} km across)")
     ax.legend(frameon=False, loc="upper right")
+    return fig
+
+
+def figure_precinct_map(geo_grid: pd.DataFrame, outlines: Outlines, precinct_rows: pd.Series,
+                        gridsize: int = 50) -> Figure:
+    """Two maps with precinct outlines and names: located offense rows as hexagons, and offense rows
+    per precinct (last 12 complete months) as a choropleth. No map tiles: the report stays offline."""
+    (lat0, lat1), (lon0, lon1) = CITY_BOX["lat"], CITY_BOX["lon"]
+    fig = Figure(figsize=(11, 5.6), layout="constrained")
+    hexmap, choropleth = fig.subplots(1, 2, sharex=True, sharey=True)
+    inside = geo_grid[geo_grid["latitude"].between(lat0, lat1) & geo_grid["longitude"].between(lon0, lon1)]
+    if len(inside):
+        hexes = hexmap.hexbin(inside["longitude"], inside["latitude"], C=inside["offense_rows"],
+                              reduce_C_function=np.sum, gridsize=gridsize, extent=(lon0, lon1, lat0, lat1),
+                              cmap=SEQUENTIAL, bins="log", mincnt=1, linewidths=0.2)
+        fig.colorbar(hexes, ax=hexmap, label="offense rows per hexagon (log scale)", shrink=0.7,
+                     format=COUNT_FORMAT, location="bottom")
+    values = precinct_rows.reindex([name.upper() for name in outlines.names])
+    scale = Normalize(0, max(float(values.max()), 1.0) if values.notna().any() else 1.0)
+    for name, path, value in zip(outlines.names, outlines.paths(), values):
+        colour = "#e0e0e0" if pd.isna(value) else matplotlib.colormaps[SEQUENTIAL](scale(value))
+        choropleth.add_patch(PathPatch(path, facecolor=colour, edgecolor="white", linewidth=1.2))
+        for ax in (hexmap, choropleth):
+            ax.add_patch(PathPatch(path, fill=False, edgecolor="0.25", linewidth=0.8))
+            ax.annotate(name.title(), np.asarray(path.vertices).mean(0), ha="center", va="center", fontsize=7,
+                        bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75, "linewidth": 0})
+    fig.colorbar(ScalarMappable(scale, SEQUENTIAL), ax=choropleth, shrink=0.7, format=COUNT_FORMAT,
+                 location="bottom", label="offense rows per precinct, last 12 complete months")
+    for ax, title in ((hexmap, "Located offense rows, all years"), (choropleth, "Offense rows by precinct")):
+        ax.set_aspect(1 / math.cos(math.radians((lat0 + lat1) / 2)))
+        ax.set(xlim=(lon0, lon1), ylim=(lat0, lat1), xlabel="longitude (degrees east)", title=title)
+    hexmap.set_ylabel("latitude (degrees north)")
+    outlines_said = "synthetic precinct outlines (not MPD's)" if outlines.synthetic else "MPD precinct outlines"
+    fig.suptitle(f"Where offenses were reported, with {outlines_said}")
     return fig
 
 

@@ -6,8 +6,9 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from .metrics import (FALL, RISE, Period, category_shares, change_tables, comparison_periods, nibrs_rollup,
-                      poisson_z, rolling_totals, z_reading)
+from .metrics import Period, category_shares, change_tables, comparison_periods, nibrs_rollup, twelve_months
+from .precincts import Outlines
+from .significance import FALL, RISE
 
 
 def category_summary_text(shares: pd.DataFrame, rollup: pd.DataFrame, top: int = 5) -> str:
@@ -34,24 +35,42 @@ def change_summary_text(name: str, table: pd.DataFrame, current: Period, previou
 
 def twelve_month_text(monthly_totals: pd.DataFrame, last_offense_date: Any) -> str:
     """The last 12 complete months against the 12 before, in one sentence (empty without 24 months)."""
-    data = rolling_totals(monthly_totals, last_offense_date)
-    if len(data) < 24:
+    year = twelve_months(monthly_totals, last_offense_date)
+    if year is None:
         return ""
-    now, before = (int(data["offense_rows_12m"].iloc[i]) for i in (-1, -13))
-    end = data["offense_month"].iloc[-1]
-    z = poisson_z(now, before)
-    return (f"**Last 12 complete months** (to {end:%B %Y}): {now:,} offense rows against {before:,} in "
-            f"the 12 months before ({(now - before) / max(before, 1):+.1%}, z = {z:+.1f}, "
-            f"{z_reading(z, now + before)}).")
+    return (f"**Last 12 complete months** (to {year['end']:%B %Y}): {year['current']:,} offense rows against "
+            f"{year['previous']:,} in the 12 months before ({year['pct_change']:+.1%}, z = {year['z']:+.1f}, "
+            f"{year['reading']}).")
 
 
 def key_findings(marts: Mapping[str, pd.DataFrame], head: Mapping[str, Any]) -> str:
     """The report in a few bullets: what dominates and how it is changing, with the chance test
     (each from the same metrics the report's sections show in full)."""
     shares = category_shares(marts["category_totals"])
-    periods = comparison_periods(head["last_full_day"])
+    periods = comparison_periods(head["complete_through"])
     changes = change_tables(marts["daily_category"], shares, periods)
     lines = [category_summary_text(shares, nibrs_rollup(marts["category_totals"])),
              twelve_month_text(marts["monthly_totals"], head["last_offense_date"]),
              *(change_summary_text(name, changes[name], *periods[name]) for name in changes)]
     return "\n".join(f"- {line}" for line in lines if line)
+
+
+def completeness_text(completeness: Mapping[str, Any]) -> str:
+    """How late reports arrive, and where the comparisons therefore end."""
+    if not completeness["measured"]:
+        return ("This publication has no report times, so how late offenses are reported cannot be measured; "
+                "comparisons end on the day before the source's last update.")
+    share = dict(zip(completeness["milestones"]["within_days"], completeness["milestones"]["share"]))
+    return (f"Offenses are reported late: {share[1]:.0%} of offense rows are reported within a day of the "
+            f"offense, {share[7]:.0%} within a week, and it takes {completeness['days_to_complete']} days for "
+            f"{completeness['threshold']:.0%} of them to be in (measured on offenses one to two years old). "
+            f"So comparisons end on {completeness['complete_through']:%d %B %Y}, not on the newest offense date.")
+
+
+def outlines_text(outlines: Outlines, outside: Mapping[str, Any]) -> str:
+    """Where the map's outlines come from, and the located rows that fall inside none of them."""
+    origin = ("synthetic outlines made for the synthetic demo data (not MPD's precincts)" if outlines.synthetic
+              else f"MPD's station areas from {outlines.source}, retrieved {outlines.retrieved_at}")
+    return (f"Precinct outlines: {origin}. {outside['offense_rows']:,} located offense rows "
+            f"({outside['share']:.1%}) fall inside no precinct outline. Precincts shown grey recorded none "
+            "in the last 12 complete months (or are named differently in the incident data).")

@@ -154,8 +154,13 @@ def source_notes_markdown(notes: list[str]) -> str:
     return "**About the source** (as of the last pull):\n\n" + "\n".join(f"- {note[:1].upper()}{note[1:]}." for note in notes)
 
 
+def latest_batch(backends: Backends) -> dict[str, Any]:
+    """The metadata of the newest loaded batch (empty before any load)."""
+    loaded = backends.state.loaded_batches
+    return (backends.lake.batch_meta(loaded[-1]) if loaded else None) or {}
+
+
 def latest_source_notes(backends: Backends) -> list[str]:
     """The warnings of the newest loaded batch: what the report's data-quality section says."""
-    loaded = backends.state.loaded_batches
-    meta = backends.lake.batch_meta(loaded[-1]) if loaded else None
-    return source_warnings(meta or {})
+    return source_warnings(latest_batch(backends))
+

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .backends import Backends
+from .citation import citation
 from .config import RunParameters
 from .errors import ConfigError
 from .layout import REPORT_PAGE, RUN_MANIFEST
@@ -127,6 +128,7 @@ def manifest(run: Run, backends: Backends, status: str, finished: bool) -> dict[
         "batch": {k: batch.get(k) for k in ("batch_id", "mode", "mode_reason", "incremental", "rows", "pages",
                                             "server_count", "repairs", "query", "url", "data")},
         "source_warnings": batch.get("source_warnings", []),
+        "citation": citation(batch),
         "data_root": backends.data_root,
         "report": REPORT_PAGE if (run.folder / REPORT_PAGE).exists() else None,
         "versions": versions(),

@@ -10,7 +10,7 @@ The aggregate stage's one query is a union of parts, tagged in `part`:
   counted   offense rows per group of every counted mart (rolled up by grouping sets over KEYS);
   repeats   per group, the rows that repeat an incident already counted there, so that
             incidents = offense rows - repeats exactly;
-  hour_weekday, geo_grid, offenses_per_incident   plain counts.
+  hour_weekday, geo_grid, offenses_per_incident, reporting_lag   plain counts.
 `split_marts` adds counts and repeats per group and splits the marts out.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from .schema import GEO_STATUS
 
 UNIT = {"offense_rows": "offense rows", "incidents": "distinct incidents"}  # the two counting units
+MAX_LAG_DAYS = 365  # reporting lags are counted day by day up to a year
 GRID_DEGREES = 0.005  # about 500 m: fine enough for a city hexbin, coarse enough to anonymise
 KEYS = ("offense_month", "offense_date", "category", "nibrs_crime_against", "nibrs_group", "precinct")
 COUNTED = {  # mart: the keys it counts offense rows and distinct incidents by
@@ -41,6 +42,8 @@ COLUMNS = {
     "hour_weekday": ["weekday", "hour", "offense_rows"],  # local hour of day, ISO weekday (1 = Monday)
     "geo_grid": ["latitude", "longitude", "offense_rows"],  # located rows on a ~500 m grid (cell centres)
     "offenses_per_incident": [*UNIT],  # how many incidents have 1, 2, 3... rows
+    # days from offense to report (-1: reported before the offense time; MAX_LAG_DAYS + 1: later)
+    "reporting_lag": ["offense_month", "lag_days", "offense_rows"],
 }
 MARTS = tuple(COLUMNS)
 SortKey = Union[str, tuple[str, str]]
@@ -53,6 +56,7 @@ ORDER: dict[str, list[SortKey]] = {
     "hour_weekday": ["weekday", "hour"],
     "geo_grid": ["latitude", "longitude"],
     "offenses_per_incident": ["offense_rows"],
+    "reporting_lag": ["offense_month", "lag_days"],
 }
 
 
@@ -73,7 +77,7 @@ def split_marts(result: pa.Table, names: Sequence[str] = MARTS) -> dict[str, pa.
         return result.filter(pc.equal(result["part"], name))
 
     marts = counted_tables(part("counted"), part("repeats"), counted_marts(names))
-    for name in ("hour_weekday", "geo_grid"):
+    for name in ("hour_weekday", "geo_grid", "reporting_lag"):
         if name in names:
             marts[name] = part(name).select(COLUMNS[name])
     if "offenses_per_incident" in names:

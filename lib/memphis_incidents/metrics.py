@@ -15,24 +15,21 @@ import pandas as pd
 from .backends import Backends
 from .config import Preset
 from .localtime import wall_clock
+from .compstat import compstat, compstat_wide, dispersions
 from .marts import MARTS, UNIT
+from .precincts import Outlines, precinct_of
 from .quality import REASONS
+from .reporting_lag import COMPLETE_SHARE, complete_through, days_to_complete, milestones, reported_within, settled_lags
 from .schema import GEO_STATUS
+from .significance import dispersion, judged
 
 CRIME_AGAINST = {"PERSONS": "Crimes against persons", "PROPERTY": "Crimes against property",
                  "SOCIETY": "Crimes against society"}
 NOT_CLASSIFIED = "Not classified"
 GROUPS = (*CRIME_AGAINST.values(), NOT_CLASSIFIED)  # NIBRS crime-against groups, in reading order
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-# Both compared periods are noisy counts, so 2·(√current − √previous) spreads about 1.4 times wider
-# than a standard normal: a change counts as beyond chance from |z| = 3 (the threshold the metric's
-# author recommends), and not at all when the two periods hold fewer than MIN_COUNTS reports together.
-SIGNAL_Z = 3.0
-MIN_COUNTS = 10
-FALL, RISE, WITHIN, TOO_FEW = "fall beyond chance", "rise beyond chance", "within chance variation", "too few to judge"
-READINGS = (FALL, RISE, WITHIN, TOO_FEW)  # what a z-score says about a change
 ALL_CATEGORIES = "All categories"
-CHANGE_CATEGORIES = 12  # the largest categories the change tables list one by one
+STALE_DAYS = 7  # newest offense this many days before the report: the data is stale, and the report says so
 LOAD_LABELS = {"received": "rows received from the source", "loaded": "loaded into the warehouse",
                "quarantined": "quarantined (kept aside with a reason)",
                "duplicates": "duplicates removed (same row id twice in a batch)"}
@@ -48,6 +45,10 @@ class Period:
     @property
     def label(self) -> str:
         return f"{self.start.day} {self.start:%b %Y} to {self.end.day} {self.end:%b %Y}"
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
 
 
 def read_marts(backends: Backends, names: list[str] | None = None) -> dict[str, pd.DataFrame]:
@@ -92,10 +93,60 @@ def last_full_day(summary: pd.DataFrame) -> pd.Timestamp:
     return min(last, update_day - pd.Timedelta(days=1))
 
 
-def headline(summary: pd.DataFrame, monthly_totals: pd.DataFrame, quarantine: pd.DataFrame,
-             preset: Preset) -> dict[str, Any]:
-    """The report's first lines: counts, span, freshness and what is excluded, as plain values."""
+def data_as_of(summary: pd.DataFrame) -> pd.Timestamp:
+    """When the data was current: the source's last update (local time), else the newest offense."""
     top = summary.iloc[0]
+    if pd.isna(top["last_source_update_utc"]):
+        return pd.Timestamp(top["last_offense_date"]) + pd.Timedelta(days=1)
+    return wall_clock(top["last_source_update_utc"])
+
+
+def reporting_completeness(reporting_lag: pd.DataFrame, summary: pd.DataFrame,
+                           threshold: float = COMPLETE_SHARE) -> dict[str, Any]:
+    """How late offenses are reported, and the last day complete enough to compare: comparison
+    windows end there, so late reports do not build a drop into the newest days."""
+    as_of = data_as_of(summary)
+    shares = reported_within(settled_lags(reporting_lag, as_of)) if len(reporting_lag) else None
+    days = days_to_complete(shares, threshold) if shares is not None else 0
+    complete = min(complete_through(as_of, shares, threshold) if shares is not None else last_full_day(summary),
+                   last_full_day(summary))
+    return {"as_of": as_of, "threshold": threshold, "days_to_complete": days, "complete_through": complete,
+            "measured": shares is not None,
+            "milestones": milestones(shares) if shares is not None else pd.DataFrame(columns=["within_days", "share"])}
+
+
+def local_today() -> pd.Timestamp:
+    """Today's date in Memphis."""
+    return wall_clock(pd.Timestamp.now(tz="UTC")).normalize()
+
+
+def staleness(summary: pd.DataFrame, today: pd.Timestamp) -> str:
+    """A warning when the newest offense is more than STALE_DAYS days before `today` (else "")."""
+    last = pd.Timestamp(summary.iloc[0]["last_offense_date"])
+    age = (today.normalize() - last).days
+    if age <= STALE_DAYS:
+        return ""
+    return (f"The newest offense in this data is from {last:%d %B %Y}, {age} days before this report was "
+            "made: the source may have stopped updating, or this run could not reach it. Recent figures are out of date.")
+
+
+def year_to_date(daily_category: pd.DataFrame, complete: pd.Timestamp) -> dict[str, Any]:
+    """Offense rows from 1 January to the last complete day, against the same days a year earlier,
+    with the change test's reading (dispersion from the total's weekly history)."""
+    current, previous = comparison_periods(complete)["Year to date"]
+    phi = category_dispersions(daily_category, complete)
+    row = change_table(daily_category, current, previous, [], phi).iloc[0]
+    return {"current": int(row["current"]), "previous": int(row["previous"]), "pct_change": row["pct_change"],
+            "reading": row["reading"], "z": float(row["z"]), "period": current, "previous_period": previous}
+
+
+def headline(summary: pd.DataFrame, monthly_totals: pd.DataFrame, quarantine: pd.DataFrame, preset: Preset,
+             daily_category: pd.DataFrame, reporting_lag: pd.DataFrame,
+             today: pd.Timestamp | None = None) -> dict[str, Any]:
+    """The report's first lines: the year so far against the last, counts, span, freshness and what
+    is excluded, as plain values."""
+    top = summary.iloc[0]
+    completeness = reporting_completeness(reporting_lag, summary)
     last = pd.Timestamp(top["last_offense_date"])
     months = pd.to_datetime(monthly_totals["offense_month"])
     partial = monthly_totals.loc[months > latest_full_month(last), "offense_rows"]
@@ -108,6 +159,10 @@ def headline(summary: pd.DataFrame, monthly_totals: pd.DataFrame, quarantine: pd
         "first_offense_date": pd.Timestamp(top["first_offense_date"]),
         "last_offense_date": last,
         "last_full_day": last_full_day(summary),
+        "complete_through": completeness["complete_through"],
+        "completeness": completeness,
+        "year_to_date": year_to_date(daily_category, completeness["complete_through"]),
+        "stale": staleness(summary, today if today is not None else local_today()),
         "latest_full_month": latest_full_month(last),
         "partial_month": month_floor(last),
         "partial_month_offense_rows": int(partial.sum()),
@@ -174,51 +229,66 @@ def comparison_periods(last_day: pd.Timestamp) -> dict[str, tuple[Period, Period
     }
 
 
-def poisson_z(current: Any, previous: Any) -> Any:
-    """2·(√current − √previous): near zero when both counts come from one steady rate, however
-    large the percent change between small counts looks."""
-    return 2 * (np.sqrt(current) - np.sqrt(previous))
-
-
-def period_counts(daily_category: pd.DataFrame, period: Period) -> pd.Series:
-    """Offense rows per category with offense dates inside the period."""
+def period_counts(daily_category: pd.DataFrame, period: Period, key: str = "category") -> pd.Series:
+    """Offense rows per `key` with offense dates inside the period."""
     days = pd.to_datetime(daily_category["offense_date"])
     inside = daily_category[days.between(period.start, period.end)]
-    return inside.groupby("category")["offense_rows"].sum()
+    return inside.groupby(key)["offense_rows"].sum()
 
 
-def change_table(daily_category: pd.DataFrame, current: Period, previous: Period,
-                 categories: list[str]) -> pd.DataFrame:
-    """Offense rows now and before, for all categories together and for each of `categories`,
-    with percent change, the Poisson z-score and a plain reading of it."""
+def change_table(daily_category: pd.DataFrame, current: Period, previous: Period, categories: list[str],
+                 phi: pd.Series) -> pd.DataFrame:
+    """Offense rows now and before, for all categories together and for each of `categories`, with
+    percent change, a z-score and a reading from the change test (significance.py), judged across
+    the whole table; `phi` holds each row's dispersion factor."""
     counts = pd.DataFrame({"previous": period_counts(daily_category, previous),
                            "current": period_counts(daily_category, current)})
     counts = counts.reindex(counts.index.union(categories)).fillna(0).astype(int)
     table = pd.concat([counts.sum().to_frame(ALL_CATEGORIES).T, counts.loc[categories]])
     table["change"] = table["current"] - table["previous"]
     table["pct_change"] = table["change"] / table["previous"].where(table["previous"] > 0)
-    table["z"] = poisson_z(table["current"], table["previous"])
-    table["reading"] = [z_reading(z, now + before) for z, now, before in
-                        zip(table["z"], table["current"], table["previous"])]
-    return table.rename_axis("category").reset_index()
+    table["share"] = current.days / (current.days + previous.days)
+    table["phi"] = phi.reindex(table.index).fillna(1.0)
+    judged_table = judged(table)
+    return judged_table.drop(columns=["share", "phi", "p"]).rename_axis("category").reset_index()
+
+
+def category_dispersions(daily_category: pd.DataFrame, last_day: pd.Timestamp) -> pd.Series:
+    """Each category's dispersion factor (and the total's, as ALL_CATEGORIES), from its weekly history."""
+    total = daily_category.assign(category=ALL_CATEGORIES)
+    return pd.concat([dispersions(daily_category, "category", last_day), dispersions(total, "category", last_day)])
 
 
 def change_tables(daily_category: pd.DataFrame, shares: pd.DataFrame,
                   periods: dict[str, tuple[Period, Period]]) -> dict[str, pd.DataFrame]:
-    """A change table per comparison, for all categories and each of the CHANGE_CATEGORIES largest."""
-    categories = shares["category"].head(CHANGE_CATEGORIES).tolist()
-    return {name: change_table(daily_category, now, before, categories) for name, (now, before) in periods.items()}
+    """A change table per comparison, for all categories together and each category, small ones too."""
+    categories = shares["category"].tolist()
+    last_day = max(now.end for now, _ in periods.values())
+    phi = category_dispersions(daily_category, last_day)
+    return {name: change_table(daily_category, now, before, categories, phi) for name, (now, before) in periods.items()}
 
 
-def z_reading(z: float, counts: int) -> str:
-    """What a z-score says about a change, given how many reports the two periods hold together."""
-    if counts < MIN_COUNTS:
-        return TOO_FEW
-    if z >= SIGNAL_Z:
-        return RISE
-    if z <= -SIGNAL_Z:
-        return FALL
-    return WITHIN
+def compstat_tables(daily_category: pd.DataFrame, last_day: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """The CompStat table by category (every one), and rolled up by NIBRS crime-against group."""
+    groups = daily_category.assign(crime_against=crime_against_label(daily_category["nibrs_crime_against"]))
+    tables = {}
+    for key, daily in (("category", daily_category), ("crime_against", groups)):
+        tables[key] = compstat_wide(compstat(daily, key, last_day, dispersions(daily, key, last_day)), key)
+    return tables
+
+
+def twelve_months(monthly_totals: pd.DataFrame, last_offense_date: Any) -> dict[str, Any] | None:
+    """The last 12 complete months against the 12 before, judged by the change test (None without 24
+    months); the dispersion comes from the monthly totals' own history."""
+    data = rolling_totals(monthly_totals, last_offense_date)
+    if len(data) < 24:
+        return None
+    now, before = (int(data["offense_rows_12m"].iloc[i]) for i in (-1, -13))
+    row = pd.DataFrame({"current": [now], "previous": [before], "share": [0.5],
+                        "phi": [dispersion(data["offense_rows"].to_numpy())]})
+    verdict = judged(row).iloc[0]
+    return {"end": data["offense_month"].iloc[-1], "current": now, "previous": before,
+            "pct_change": (now - before) / max(before, 1), "z": float(verdict["z"]), "reading": verdict["reading"]}
 
 
 def seasonality(monthly_totals: pd.DataFrame, last_offense_date: Any) -> pd.DataFrame:
@@ -254,8 +324,28 @@ def precinct_comparison(precinct_monthly: pd.DataFrame, last_offense_date: Any) 
     }).fillna(0).astype(int)
     table["pct_change"] = (table["last_12_months"] - table["previous_12_months"]) / \
         table["previous_12_months"].where(table["previous_12_months"] > 0)
-    table["z"] = poisson_z(table["last_12_months"], table["previous_12_months"])
+    monthly = data.pivot_table(index="precinct", columns="offense_month", values="offense_rows", aggfunc="sum",
+                               fill_value=0)
+    test = pd.DataFrame({"current": table["last_12_months"], "previous": table["previous_12_months"], "share": 0.5,
+                         "phi": [dispersion(monthly.loc[p].to_numpy()) if p in monthly.index else 1.0
+                                 for p in table.index]})
+    table[["z", "reading"]] = judged(test)[["z", "reading"]]
     return table.sort_values("last_12_months", ascending=False).rename_axis("precinct").reset_index()
+
+
+def last_year_by_precinct(precinct_monthly: pd.DataFrame, last_offense_date: Any) -> pd.Series:
+    """Offense rows per precinct (upper-cased name) in the last 12 complete months."""
+    data = complete_months(precinct_monthly, last_offense_date)
+    recent = data[data["offense_month"] > latest_full_month(last_offense_date) - pd.DateOffset(months=12)]
+    return recent.groupby(recent["precinct"].str.upper())["offense_rows"].sum()
+
+
+def outside_precincts(geo_grid: pd.DataFrame, outlines: Outlines) -> dict[str, Any]:
+    """Located offense rows that fall inside no precinct outline: how many, and their share."""
+    where = precinct_of(geo_grid["longitude"].to_numpy(), geo_grid["latitude"].to_numpy(), outlines)
+    outside = int(geo_grid.loc[where == "", "offense_rows"].sum())
+    total = int(geo_grid["offense_rows"].sum())
+    return {"offense_rows": outside, "share": outside / total if total else 0.0}
 
 
 def quarantine_table(counts: pd.DataFrame) -> pd.DataFrame:

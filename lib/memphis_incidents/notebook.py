@@ -116,7 +116,10 @@ def card(key: str, value: int | str, label: str, extra: str = "") -> dict[str, A
 def headline_html(head: Mapping[str, Any]) -> str:
     """The headline figures as cards, and the counting units."""
     updated = head["last_source_update"]
+    ytd = head["year_to_date"]
     cards = [
+        card("year_to_date", ytd["current"], f"offense rows from 1 Jan to {day_text(ytd['period'].end)}"),
+        card("previous_year_to_date", ytd["previous"], f"the same days of {ytd['previous_period'].end.year}"),
         card("offense_rows", head["offense_rows"], "offense rows reported"),
         card("incidents", head["incidents"], "distinct incidents (Crime IDs)"),
         card("span", f"{head['first_offense_date']:%b %Y} – {head['last_offense_date']:%b %Y}",
@@ -128,8 +131,18 @@ def headline_html(head: Mapping[str, Any]) -> str:
     ]
     if head["synthetic"]:
         cards.append(card("synthetic", "Synthetic", "demo data, not real incidents", "mi-synthetic"))
-    return render("report/headline.html.j2",
+    return render("report/headline.html.j2", lead=lead_sentence(head), stale=head["stale"],
         cards=cards, per_incident=f"{head['offenses_per_incident']:.2f}", source=head["source"])
+
+
+def lead_sentence(head: Mapping[str, Any]) -> str:
+    """The report in one sentence: this year so far against last, to the last complete day."""
+    ytd = head["year_to_date"]
+    change = "no change" if pd.isna(ytd["pct_change"]) or not ytd["previous"] else \
+        f"{abs(ytd['pct_change']):.1%} {'more' if ytd['pct_change'] > 0 else 'fewer'} than"
+    return (f"From 1 January to {day_text(ytd['period'].end)}, the latest day complete enough to compare, "
+            f"{ytd['current']:,} offenses were reported: {change} in the same days of "
+            f"{ytd['previous_period'].end.year} ({ytd['reading']}).")
 
 
 def exclusions_html(head: Mapping[str, Any], load_label: str, load_rows: Mapping[str, Any]) -> str:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .marts import MAX_LAG_DAYS
+
 COMPLETE_SHARE = 0.95
-MAX_LAG_DAYS = 365
 MILESTONES = (1, 7, 30)
+SETTLED = (pd.DateOffset(years=2), pd.DateOffset(years=1))  # offense months old enough to be complete
 
 
 def reported_within(lag: pd.DataFrame) -> pd.Series:
@@ -33,6 +35,14 @@ def days_to_complete(shares: pd.Series, threshold: float = COMPLETE_SHARE) -> in
 def complete_through(as_of: pd.Timestamp, shares: pd.Series, threshold: float = COMPLETE_SHARE) -> pd.Timestamp:
     """The last offense day that is at least `threshold` complete on `as_of`."""
     return (as_of - pd.Timedelta(days=days_to_complete(shares, threshold))).normalize()
+
+
+def settled_lags(reporting_lag: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The lag mart's rows for offense months between two years and one year before `as_of`, whose
+    reports are all in (all months when the data is younger than that)."""
+    months = pd.to_datetime(reporting_lag["offense_month"])
+    settled = reporting_lag[(months >= as_of - SETTLED[0]) & (months < as_of - SETTLED[1])]
+    return settled if len(settled) else reporting_lag
 
 
 def milestones(shares: pd.Series) -> pd.DataFrame:

@@ -21,7 +21,9 @@ from .storage import Storage, write_atomically
 
 ERROR_CHARS = 300  # of an error message shown in the runs index
 INDEX_COUNTS = ("received", "loaded", "quarantined")
-INDEX_HEADINGS = ("started", "run", "status", "profile", "source", *INDEX_COUNTS, "duration", "pages")
+CHANGE_COUNTS = ("inserted", "updated", "unchanged", "deleted_at_source")  # what the load did to the table
+INDEX_HEADINGS = ("started", "run", "status", "profile", "source", "steps", *INDEX_COUNTS, "warehouse change",
+                  "duration", "pages")
 
 
 def notebook_html(notebook_path: str | Path, hide_code: bool = True) -> str:
@@ -66,6 +68,32 @@ def add_table_of_contents(soup: BeautifulSoup) -> None:
 def write_report(notebook_path: str | Path, html_path: str | Path) -> Path:
     """Export the executed analysis notebook to the shareable report page (no code)."""
     return write_atomically(Path(html_path), notebook_html(notebook_path).encode("utf-8"))
+
+
+def with_run_notice(report: Path, run_id: str, reused_from: str | None, previous: str | None) -> Path:
+    """Put (or replace) the report's run line at its top: which run it belongs to, links to the runs
+    index and the previous run's report, and, for a report reused unchanged, the run that made it."""
+    soup = BeautifulSoup(report.read_text(encoding="utf-8"), "html.parser")
+    for old in soup.select("nav.mi-run"):
+        old.decompose()
+    links = [f'<a href="../{INDEX_PAGE}">all runs</a>']
+    if previous:
+        links.append(f'<a href="../{html.escape(previous)}/{REPORT_PAGE}">previous run\'s report ({html.escape(previous)})</a>')
+    reused = (f'<p class="mi-reused"><strong>Reused report.</strong> Nothing this report reads changed since run '
+              f'{html.escape(reused_from)}, so run {html.escape(run_id)} shows that run\'s report unchanged.</p>'
+              if reused_from and reused_from != run_id else "")
+    notice = BeautifulSoup(f'<nav class="mi-run" aria-label="Run">Run <code>{html.escape(run_id)}</code> · '
+                           f'{" · ".join(links)}{reused}</nav>', "html.parser")
+    body = soup.body or soup
+    body.insert(0, notice)
+    return write_atomically(report, str(soup).encode("utf-8"))
+
+
+def previous_report(reports_dir: Path, run_id: str) -> str | None:
+    """The newest run before `run_id` that has a report."""
+    runs = [doc["run_id"] for doc in run_manifests(reports_dir) if doc.get("run_id")]
+    earlier = runs[runs.index(run_id) + 1:] if run_id in runs else runs
+    return next((other for other in earlier if (reports_dir / other / REPORT_PAGE).exists()), None)
 
 
 def write_notebook_page(notebook: Path) -> Path:
@@ -145,13 +173,37 @@ def run_links(doc: dict[str, Any], reports_dir: Path) -> list[tuple[str, str]]:
     return [(label, f"{doc['run_id']}/{href}") for label, href in links]
 
 
+def step_notes(doc: dict[str, Any]) -> list[str]:
+    """What happened to each step: ran, failed, skipped and why, or reused from which run."""
+    notes = []
+    for step in doc.get("steps", []):
+        status, reason = step.get("status", ""), step.get("reason") or ""
+        if step.get("reused_from"):
+            notes.append(f"{step['name']}: reused from {step['reused_from']} ({reason})" if reason
+                         else f"{step['name']}: reused from {step['reused_from']}")
+        elif status == "skipped":
+            notes.append(f"{step['name']}: skipped ({reason})" if reason else f"{step['name']}: skipped")
+        elif status:
+            notes.append(f"{step['name']}: {'ran' if status == 'succeeded' else status}")
+    return notes
+
+
+def change_text(rows: dict[str, Any]) -> str:
+    """What this run's load changed in the warehouse, e.g. "12 new · 3 updated · 980 unchanged"."""
+    words = {"inserted": "new", "updated": "updated", "unchanged": "unchanged", "deleted_at_source": "deleted"}
+    parts = [f"{rows[key]:,} {words[key]}" for key in CHANGE_COUNTS if rows.get(key)]
+    return " · ".join(parts) if parts else ("no change" if "inserted" in rows else "")
+
+
 def index_entry(doc: dict[str, Any], reports_dir: Path) -> dict[str, Any]:
-    """What the runs index shows of one run: when, which, status (and why it failed), rows, duration, links."""
+    """What the runs index shows of one run: when, which, status (and why it failed), what each step
+    did, this run's rows and what its load changed, duration, links."""
     rows = doc.get("rows") or {}
     return {"run_id": doc["run_id"], "status": doc.get("status", ""), "error": failure_text(doc),
             "started": (doc.get("started_at") or "").replace("T", " ").replace("+00:00", " UTC"),
             "profile": str(doc.get("profile", "")), "source": str(doc.get("source", "")),
             "synthetic": bool(doc.get("synthetic")),
+            "steps": step_notes(doc), "change": change_text(rows),
             "counts": ["" if rows.get(key) is None else f"{rows[key]:,}" for key in INDEX_COUNTS],
             "duration": run_duration(doc), "links": run_links(doc, reports_dir)}
 

@@ -15,14 +15,15 @@ import pandas as pd
 from scipy.special import betainc
 
 FDR = 0.05  # false discovery rate across one table
-TOO_FEW = 10  # fewer reports in both periods together: too few to judge
-MIN_WEEK_PAIRS = 8  # fewer consecutive weeks with reports: dispersion is taken as 1
-MORE, WITHIN, FEW = "more than chance", "within chance", "too few to judge"
+MIN_COUNTS = 10  # fewer reports in both periods together: too few to judge
+MIN_WEEK_PAIRS = 8  # fewer consecutive periods with reports: dispersion is taken as 1
+FALL, RISE, WITHIN, TOO_FEW = "fall beyond chance", "rise beyond chance", "within chance variation", "too few to judge"
+READINGS = (FALL, RISE, WITHIN, TOO_FEW)  # what the test says about a change
 
 
 def dispersion(weekly: np.ndarray) -> float:
-    """How much more weekly counts swing than Poisson counts would: the mean of (a − b)² / (a + b)
-    over consecutive weeks (exactly 1 in expectation for steady Poisson counts, φ for counts whose
+    """How much more counts per period (weeks, or months) swing than Poisson counts would: the mean
+    of (a − b)² / (a + b) over consecutive periods (exactly 1 in expectation for steady Poisson counts, φ for counts whose
     variance is φ times their mean; differences of neighbours ignore slow trends and seasons), raised
     by one standard error (√(2/k) for k pairs) so that a noisy estimate does not make the test
     liberal. Never below 1: the test is never stricter than the Poisson one."""
@@ -77,13 +78,13 @@ def fdr_flags(p_values: np.ndarray, q: float = FDR) -> np.ndarray:
 
 def judged(table: pd.DataFrame, q: float = FDR) -> pd.DataFrame:
     """A table with `current`, `previous`, `share` and `phi` columns, plus `z`, `p` and a plain
-    `reading`: more than chance, within chance, or too few to judge. Rows with too few reports are
-    not tested, so they spend none of the table's false discovery rate."""
+    `reading`: a rise or fall beyond chance, within chance variation, or too few to judge. Rows with
+    too few reports are not tested, so they spend none of the table's false discovery rate."""
     out = table.copy()
-    testable = (out["current"] + out["previous"]) >= TOO_FEW
+    testable = (out["current"] + out["previous"]) >= MIN_COUNTS
     out["z"] = z_scores(out["current"], out["previous"], out["share"], out["phi"])
     out["p"] = change_p_values(out["current"], out["previous"], out["share"], out["phi"])
     flags = pd.Series(False, index=out.index)
     flags[testable] = fdr_flags(out.loc[testable, "p"].to_numpy(), q)
-    out["reading"] = np.select([~testable, flags], [FEW, MORE], default=WITHIN)
+    out["reading"] = np.select([~testable, flags & (out["z"] > 0), flags], [TOO_FEW, RISE, FALL], default=WITHIN)
     return out
