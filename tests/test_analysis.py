@@ -9,6 +9,7 @@ import pytest
 from memphis_incidents import figures, findings, metrics, notebook
 from memphis_incidents.citation import citation, citation_markdown
 from memphis_incidents.config import load_preset
+from memphis_incidents.labels import glossary_table, label
 from memphis_incidents.precincts import synthetic_outlines
 from memphis_incidents.runlog import write_step_record
 from memphis_incidents.state import State
@@ -106,7 +107,9 @@ def test_headline_counts_what_is_left_out(summary, monthly_totals, quarantine, d
 def test_stale_data_is_said_in_the_headline(summary, monthly_totals, quarantine, daily_category, reporting_lag):
     head = metrics.headline(summary, monthly_totals, quarantine, load_preset("demo"), daily_category,
                             reporting_lag, pd.Timestamp("2025-04-01"))
-    assert "22 days before this report was made" in head["stale"]
+    assert "22 days before this report was made: the demo is a fixed snapshot" in head["stale"]
+    live = metrics.staleness(summary, pd.Timestamp("2025-04-01"))
+    assert "22 days before this report was made: the source may have stopped updating" in live
     assert "Stale data." in notebook.headline_html(head) and "Stale data." not in notebook.headline_html(
         {**head, "stale": ""})
 
@@ -327,3 +330,10 @@ def test_the_citation_names_publisher_title_url_and_retrieval_time():
     assert "last updated 20 November 2026 06:00" in text
     assert citation({**batch, "synthetic": True})["publisher"] == "synthetic demo data (not real incidents)"
     assert citation({}) == {} and citation_markdown({}, None) == ""
+
+
+def test_one_label_style_for_categories_and_precincts_everywhere():
+    assert [label(t) for t in ("DEST/DAM/VAND OF PROPERTY", "DRIVING UNDER THE INFLUENCE", "MT MORIAH")] == [
+        "Dest/Dam/Vand of Property", "Driving Under the Influence", "Mt Moriah"]
+    assert label(metrics.ALL_CATEGORIES) == metrics.ALL_CATEGORIES and label(None) is None
+    assert {"DEST/DAM/VAND", "OCU", "STIS", "MEM"} <= set(glossary_table()["code"])

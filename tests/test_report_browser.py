@@ -96,7 +96,7 @@ def test_index_row_says_which_steps_ran_were_skipped_or_reused_and_what_the_load
     rows = {"received": 4, "loaded": 4, "quarantined": 0, "inserted": 1, "updated": 0, "unchanged": 3}
     row = reports.index_row(manifest("r2", "succeeded", steps, rows=rows), tmp_path)
     assert "<div>ingest: ran</div><div>load: ran</div>" in row
-    assert "aggregate: reused from r1 (inputs unchanged)" in row and "analysis: skipped (not selected)" in row
+    assert "aggregate: reused from r1 (nothing it reads changed)" in row and "analysis: skipped (not selected)" in row
     assert "<td>1 new · 3 unchanged</td>" in row
 
 

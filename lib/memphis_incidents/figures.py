@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, PathPatch
 from matplotlib.ticker import StrMethodFormatter
 
+from .labels import label, labelled
 from .marts import UNIT
 from .metrics import CRIME_AGAINST, GROUPS, category_groups, latest_full_month, month_grid, rolling_totals
 from .precincts import Outlines
@@ -112,7 +113,7 @@ def figure_top_category_trends(monthly_category: pd.DataFrame, last_offense_date
         ax.plot(series.index, series, color=COLOURS[0], alpha=0.35, linewidth=1, label="per month")
         ax.plot(series.index, series.rolling(12).mean(), color=COLOURS[0], linewidth=2,
                 label="12-month average")
-        ax.set_title(category.title(), fontsize=10)
+        ax.set_title(label(category), fontsize=10)
         ax.xaxis.set_major_locator(YearLocator(2))
         _count_axis(ax)
     for ax in axes[len(leaders):]:
@@ -137,7 +138,7 @@ def figure_change(tables: dict[str, pd.DataFrame]) -> Figure:
         for reading, colour in READING_COLOURS.items():
             points = data[data["reading"] == reading]
             ax.scatter(points["z"], points.index, color=colour, zorder=3, label=reading)
-        ax.set_yticks(data.index, data["category"].str.title())
+        ax.set_yticks(data.index, labelled(data["category"]))
         ax.set(title=name, xlim=(-reach, reach), xlabel="z-score of offense rows (− fewer, + more)")
         ax.grid(axis="x", alpha=0.3)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(READING_COLOURS),
@@ -246,7 +247,7 @@ def figure_precinct_map(geo_grid: pd.DataFrame, outlines: Outlines, precinct_row
         choropleth.add_patch(PathPatch(path, facecolor=colour, edgecolor="white", linewidth=1.2))
         for ax in (hexmap, choropleth):
             ax.add_patch(PathPatch(path, fill=False, edgecolor="0.25", linewidth=0.8))
-            ax.annotate(name.title(), np.asarray(path.vertices).mean(0), ha="center", va="center", fontsize=7,
+            ax.annotate(label(name), np.asarray(path.vertices).mean(0), ha="center", va="center", fontsize=7,
                         bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75, "linewidth": 0})
     fig.colorbar(ScalarMappable(scale, SEQUENTIAL), ax=choropleth, shrink=0.7, format=COUNT_FORMAT,
                  location="bottom", label="offense rows per precinct, last 12 complete months")

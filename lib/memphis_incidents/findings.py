@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from .labels import label
 from .metrics import Period, category_shares, change_tables, comparison_periods, nibrs_rollup, twelve_months
 from .precincts import Outlines
 from .significance import FALL, RISE
@@ -15,7 +16,7 @@ def category_summary_text(shares: pd.DataFrame, rollup: pd.DataFrame, top: int =
     """Two sentences a newcomer needs: which categories dominate, and the NIBRS split."""
     leader = shares.iloc[0]
     groups = ", ".join(f"{r.crime_against.lower()} {r.share:.0%}" for r in rollup.itertuples())
-    return (f"**{leader['category'].title()}** is the largest category, with {leader['share']:.0%} of "
+    return (f"**{label(leader['category'])}** is the largest category, with {leader['share']:.0%} of "
             f"offense rows; the top {top} categories together make up {shares['share'].head(top).sum():.0%}. "
             f"By NIBRS group: {groups}.")
 
@@ -25,7 +26,7 @@ def change_summary_text(name: str, table: pd.DataFrame, current: Period, previou
     total = table.iloc[0]
     pct = "n/a" if pd.isna(total["pct_change"]) else f"{total['pct_change']:+.1%}"
     beyond = table.iloc[1:]
-    movers = beyond.loc[beyond["reading"].isin((FALL, RISE)), "category"].str.title().tolist()
+    movers = beyond.loc[beyond["reading"].isin((FALL, RISE)), "category"].map(label).tolist()
     moved = (f"Categories with a change beyond chance: {', '.join(movers)}." if movers
              else "No single category changed beyond chance variation.")
     return (f"**{name}** ({current.label}): {int(total['current']):,} offense rows against "

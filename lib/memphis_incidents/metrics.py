@@ -120,12 +120,15 @@ def local_today() -> pd.Timestamp:
     return wall_clock(pd.Timestamp.now(tz="UTC")).normalize()
 
 
-def staleness(summary: pd.DataFrame, today: pd.Timestamp) -> str:
+def staleness(summary: pd.DataFrame, today: pd.Timestamp, synthetic: bool = False) -> str:
     """A warning when the newest offense is more than STALE_DAYS days before `today` (else "")."""
     last = pd.Timestamp(summary.iloc[0]["last_offense_date"])
     age = (today.normalize() - last).days
     if age <= STALE_DAYS:
         return ""
+    if synthetic:
+        return (f"The newest offense in this synthetic data is from {last:%d %B %Y}, {age} days before this report "
+                "was made: the demo is a fixed snapshot (-p demo_day N serves the days after it).")
     return (f"The newest offense in this data is from {last:%d %B %Y}, {age} days before this report was "
             "made: the source may have stopped updating, or this run could not reach it. Recent figures are out of date.")
 
@@ -162,7 +165,7 @@ def headline(summary: pd.DataFrame, monthly_totals: pd.DataFrame, quarantine: pd
         "complete_through": completeness["complete_through"],
         "completeness": completeness,
         "year_to_date": year_to_date(daily_category, completeness["complete_through"]),
-        "stale": staleness(summary, today if today is not None else local_today()),
+        "stale": staleness(summary, today if today is not None else local_today(), preset.is_synthetic),
         "latest_full_month": latest_full_month(last),
         "partial_month": month_floor(last),
         "partial_month_offense_rows": int(partial.sum()),

@@ -17,6 +17,7 @@ from IPython.display import HTML, Image, Markdown, display
 
 from .backends import Backends
 from .config import Preset, RunParameters, load_preset
+from .labels import labelled
 from .marts import UNIT
 from .pages import render
 from .profiles import backends_for
@@ -29,8 +30,12 @@ if TYPE_CHECKING:
 PROJECT_MARKER = "run_pipeline.py"
 FIGURE_DPI = 144
 CSS_PIXELS_PER_INCH = 96
-COLUMN_LABELS = {**UNIT, "pct_change": "% change", "z": "z-score", "crime_against": "NIBRS crime against"}
-NAMED_FORMATS = {"share": "{:.1%}", "pct_change": "{:+.0%}", "z": "{:+.1f}", "change": "{:+,}"}
+COLUMN_LABELS = {**UNIT, "pct_change": "% change", "z": "z-score", "crime_against": "NIBRS crime against",
+                 "change_28_days": "% change, 28 days", "change_year_to_date": "% change, year to date",
+                 "three_year_average": "3-year average, year to date"}
+NAMED_FORMATS = {"share": "{:.1%}", "pct_change": "{:+.0%}", "z": "{:+.1f}", "change": "{:+,}",
+                 "change_28_days": "{:+.0%}", "change_year_to_date": "{:+.0%}", "three_year_average": "{:,.1f}"}
+LABELLED = ("category", "precinct")  # columns shown in the report's label style (labels.py)
 
 
 @dataclass(frozen=True)
@@ -175,7 +180,9 @@ def table_formats(frame: pd.DataFrame) -> dict[str, str]:
 
 
 def show_table(frame: pd.DataFrame, caption: str) -> None:
-    """Display a frame as a captioned table: readable column names, number formats, text left-aligned."""
+    """Display a frame as a captioned table: readable column names, number formats, text left-aligned,
+    categories and precincts in the report's one label style."""
+    frame = frame.assign(**{c: labelled(frame[c]) for c in LABELLED if c in frame.columns})
     text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     styler = (frame.style.format(table_formats(frame), na_rep="–").hide(axis="index")
               .relabel_index([COLUMN_LABELS.get(c, c.replace("_", " ")) for c in frame.columns], axis=1)

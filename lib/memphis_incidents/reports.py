@@ -179,8 +179,7 @@ def step_notes(doc: dict[str, Any]) -> list[str]:
     for step in doc.get("steps", []):
         status, reason = step.get("status", ""), step.get("reason") or ""
         if step.get("reused_from"):
-            notes.append(f"{step['name']}: reused from {step['reused_from']} ({reason})" if reason
-                         else f"{step['name']}: reused from {step['reused_from']}")
+            notes.append(f"{step['name']}: reused from {step['reused_from']} (nothing it reads changed)")
         elif status == "skipped":
             notes.append(f"{step['name']}: skipped ({reason})" if reason else f"{step['name']}: skipped")
         elif status:
