@@ -34,7 +34,7 @@ from memphis_incidents.load import run_load
 from memphis_incidents.profiles import backends_for
 from memphis_incidents.quality import QUARANTINE_SCHEMA
 from memphis_incidents.schema import CANONICAL_SCHEMA, canonical_incidents, to_arrow
-from memphis_incidents.sources.demo import publication_time
+from memphis_incidents.sources.demo_world import publication_time
 from memphis_incidents.warehouse import bigquery as bq
 from memphis_incidents.warehouse import bigquery_sql
 from memphis_incidents.warehouse.local import LocalWarehouse

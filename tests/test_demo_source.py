@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from memphis_incidents.config import load_preset
-from memphis_incidents.sources import demo
+from memphis_incidents.sources import demo, demo_rows, demo_world
 from memphis_incidents.sources.base import iso_utc, parse_watermark
 from memphis_incidents.sources.demo import DemoSource, demo_snapshot
 
@@ -112,7 +112,7 @@ def test_day_one_edits_some_existing_rows_at_its_publication_time(days):
     was, now = edited_rows(days[0], days[1])
     new_rows = days[1].num_rows - days[0].num_rows
     assert 1 <= len(now) <= max(3, new_rows // 4)
-    assert (now["EditDate"] == demo.publication_ms(1)).all()
+    assert (now["EditDate"] == demo_world.publication_ms(1)).all()
     assert (now["EditDate"] > days[0]["EditDate"].to_numpy().max()).all()
     fixed = ["UCR_Description", "Street_Address"]
     assert (now[fixed] != was[fixed]).any().any()
@@ -120,8 +120,8 @@ def test_day_one_edits_some_existing_rows_at_its_publication_time(days):
 
 def test_new_rows_are_recent_reports_published_that_morning(days):
     new = days[1].slice(days[0].num_rows).to_pandas()
-    assert (new["Reported_Datetime"] >= demo.publication_ms(0)).all()
-    assert (new["EditDate"] <= demo.publication_ms(1)).all()
+    assert (new["Reported_Datetime"] >= demo_world.publication_ms(0)).all()
+    assert (new["EditDate"] <= demo_world.publication_ms(1)).all()
     lag_days = (new["Reported_Datetime"] - new["Offense_Datetime"]) / 86_400_000
     assert share(lag_days <= 3) > 0.8
     assert not new["Crime_ID"].dropna().isin(days[0]["Crime_ID"].to_pylist()).any()
@@ -136,7 +136,7 @@ def test_pull_since_the_day_zero_watermark_returns_the_new_and_edited_rows(days)
     boundary = pulled[~pulled["ObjectId"].isin(edited | new)]
     assert set(pulled["ObjectId"]) - set(boundary["ObjectId"]) == edited | new
     assert boundary["Crime_ID"].nunique() <= 1  # only the rows of the incident edited last (>= overlap)
-    assert (boundary["EditDate"] == demo.epoch_ms(parse_watermark(watermark))).all()
+    assert (boundary["EditDate"] == demo_world.epoch_ms(parse_watermark(watermark))).all()
 
 
 # --- the Source protocol ------------------------------------------------------------------------
@@ -153,7 +153,7 @@ def test_pull_pages_every_row_in_object_id_order_with_duplicates(monkeypatch):
 
 def test_count_is_what_pull_yields():
     src = source(rows=5_000, day=3)
-    since = iso_utc(demo.publication_time(0))
+    since = iso_utc(demo_world.publication_time(0))
     assert src.count(since) == sum(p.num_rows for p in src.pull(since).tables)
     assert src.count(None) == src.snapshot.num_rows
     assert 0 < src.count(since) < src.count(None)
@@ -161,7 +161,7 @@ def test_count_is_what_pull_yields():
 
 def test_watermark_is_the_latest_edit_as_iso_utc():
     src = source(day=1)
-    assert src.watermark_of(src.snapshot) == iso_utc(demo.publication_time(1))
+    assert src.watermark_of(src.snapshot) == iso_utc(demo_world.publication_time(1))
     assert src.watermark_of(src.snapshot.slice(0, 0)) is None
 
 
@@ -173,7 +173,7 @@ def test_describe_names_the_parameters():
 
 def test_the_snapshot_is_generated_once_per_source(monkeypatch):
     calls = []
-    empty = demo.RAW_SCHEMA.empty_table()
+    empty = demo_rows.RAW_SCHEMA.empty_table()
     monkeypatch.setattr(demo, "demo_snapshot", lambda *args: calls.append(args) or empty)
     src = source()
     src.count(None)
@@ -204,12 +204,12 @@ def test_crime_ids_are_the_report_month_a_sequence_and_me(day0):
 
 
 def test_located_coordinates_lie_in_memphis_around_their_station(day0):
-    lat_min, lat_max, lon_min, lon_max = demo.MEMPHIS_BOX
+    lat_min, lat_max, lon_min, lon_max = demo_rows.MEMPHIS_BOX
     placed = day0.dropna(subset=["Latitude"])
     placed = placed[(placed["Latitude"] != 0) & (placed["Longitude"] != 0)]
     inside = placed["Latitude"].between(lat_min, lat_max) & placed["Longitude"].between(lon_min, lon_max)
     assert 0.98 < share(inside) < 1
-    centres = {name: area["centre"] for name, area in demo.vocabulary()["precincts"].items()}
+    centres = {name: area["centre"] for name, area in demo_world.vocabulary()["precincts"].items()}
     means = placed[inside].groupby("Precinct")[["Latitude", "Longitude"]].mean()
     for name, centre in centres.items():
         distance = {other: np.hypot(*(means.loc[name].to_numpy() - c)) for other, c in centres.items()}
@@ -233,7 +233,7 @@ def test_offense_classification_is_consistent(day0):
 
 
 def test_no_sex_crimes_or_juvenile_specific_types_anywhere(day0):
-    types = demo.offense_types().to_pandas()
+    types = demo_world.offense_types().to_pandas()
     for column in ["Agency_Crime_Type", "UCR_Category", "UCR_Description"]:
         assert not types[column].str.contains(SEX_OR_JUVENILE).any(), column
         assert not day0[column].str.upper().str.contains(SEX_OR_JUVENILE).any(), column
@@ -251,7 +251,7 @@ def test_offense_times_follow_a_memphis_day_and_season(day0):
     winter = full_years.dt.month.isin([12, 1, 2]).sum()
     assert summer > 1.08 * winter
     assert local.min() >= pd.Timestamp("2020-01-01", tz=MEMPHIS)
-    assert local.max() < pd.Timestamp(demo.DEMO_ANCHOR, tz=MEMPHIS)
+    assert local.max() < pd.Timestamp(demo_world.DEMO_ANCHOR, tz=MEMPHIS)
 
 
 def test_reports_follow_offenses_and_edits_stop_at_publication(day0):
@@ -260,26 +260,26 @@ def test_reports_follow_offenses_and_edits_stop_at_publication(day0):
     assert (lag >= 0).all() and (lag <= 366 * 86_400_000).all()
     assert 0.5 < share(lag < 6 * 3_600_000) < 0.95
     assert (day0["EditDate"] >= day0["Reported_Datetime"]).all()
-    assert day0["EditDate"].max() <= demo.publication_ms(0)
+    assert day0["EditDate"].max() <= demo_world.publication_ms(0)
 
 
 def test_publication_is_six_in_the_morning_in_memphis():
-    assert demo.publication_time(0) == datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
-    assert demo.publication_time(-200).astimezone(MEMPHIS).hour == 6  # a summer (daylight time) day
+    assert demo_world.publication_time(0) == datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+    assert demo_world.publication_time(-200).astimezone(MEMPHIS).hour == 6  # a summer (daylight time) day
 
 
 def test_memphis_wall_clock_conversion_matches_zoneinfo():
     rng = np.random.default_rng(0)
     random_minutes = rng.integers(1_577_836_800_000, 1_830_297_600_000, 3_000) // 60_000 * 60_000
-    bounds = demo.dst_bounds_utc_ms()[26:42]  # 2020-2027 transitions
+    bounds = demo_world.dst_bounds_utc_ms()[26:42]  # 2020-2027 transitions
     near_bounds = (bounds[:, None] + np.array([-61, -60, -1, 0, 1, 59, 60, 61]) * 60_000).ravel()
     utc = np.sort(np.concatenate([random_minutes, near_bounds]))
     local = [datetime.fromtimestamp(ms / 1000, MEMPHIS) for ms in utc.tolist()]
     expected = [int(t.replace(tzinfo=timezone.utc).timestamp() * 1000) for t in local]
-    assert demo.wall_clock_ms(utc).tolist() == expected
+    assert demo_world.wall_clock_ms(utc).tolist() == expected
     ambiguous = np.array([t.replace(fold=0).utcoffset() != t.replace(fold=1).utcoffset() for t in local])
     assert ambiguous.any()
-    assert (demo.utc_ms(demo.wall_clock_ms(utc))[~ambiguous] == utc[~ambiguous]).all()
+    assert (demo_world.utc_ms(demo_world.wall_clock_ms(utc))[~ambiguous] == utc[~ambiguous]).all()
 
 
 # --- dirt ---------------------------------------------------------------------------------------
@@ -290,7 +290,7 @@ def test_exact_duplicate_rows_share_every_field(day0):
 
 
 def test_coordinates_are_sometimes_zero_outside_the_city_or_missing(day0):
-    lat_min, lat_max, lon_min, lon_max = demo.MEMPHIS_BOX
+    lat_min, lat_max, lon_min, lon_max = demo_rows.MEMPHIS_BOX
     lat, lon = day0["Latitude"], day0["Longitude"]
     zero = (lat == 0) & (lon == 0)
     outside = lat.notna() & ~zero & ~(lat.between(lat_min, lat_max) & lon.between(lon_min, lon_max))
@@ -326,5 +326,5 @@ def test_city_and_zip_come_in_their_real_spellings(day0):
 
 def test_a_few_rows_lack_a_crime_id_or_a_station(day0):
     assert 1 <= day0["Crime_ID"].isna().sum() <= ROWS * 0.001
-    assert {"OCU"} <= set(day0["Precinct"].dropna()) - set(demo.vocabulary()["precincts"])
+    assert {"OCU"} <= set(day0["Precinct"].dropna()) - set(demo_world.vocabulary()["precincts"])
     assert day0["Precinct"].isna().any()

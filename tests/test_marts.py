@@ -19,7 +19,7 @@ from memphis_incidents.ingest import run_ingest
 from memphis_incidents.load import run_load
 from memphis_incidents.profiles import backends_for
 from memphis_incidents.schema import CANONICAL_SCHEMA
-from memphis_incidents.sources.demo import publication_time
+from memphis_incidents.sources.demo_world import publication_time
 from memphis_incidents.aggregate import compute_marts
 from memphis_incidents.marts import GRID_DEGREES, MARTS, MAX_LAG_DAYS
 from memphis_incidents.schema import spark_schema

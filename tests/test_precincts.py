@@ -11,7 +11,7 @@ from memphis_incidents.ingest import run_ingest
 from memphis_incidents.precincts import fetch_outlines, load_outlines, precinct_of, synthetic_outlines
 from memphis_incidents.profiles import backends_for
 from memphis_incidents.schema import CITY_BOX
-from memphis_incidents.sources.demo import vocabulary
+from memphis_incidents.sources.demo_world import vocabulary
 
 
 def test_synthetic_outlines_put_each_demo_centre_in_its_own_precinct_and_cover_the_city_box():

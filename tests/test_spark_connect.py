@@ -21,7 +21,7 @@ from memphis_incidents.errors import ConfigError
 from memphis_incidents.ingest import run_ingest
 from memphis_incidents.load import run_load
 from memphis_incidents.profiles import backends_for
-from memphis_incidents.sources.demo import publication_time
+from memphis_incidents.sources.demo_world import publication_time
 from memphis_incidents.aggregate import run_aggregate
 from memphis_incidents.marts import MARTS
 from memphis_incidents.spark_session import spark_session

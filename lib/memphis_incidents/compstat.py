@@ -6,48 +6,16 @@ the newest offense date, so late reports do not build a drop into the newest day
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
+from .periods import DAY, Period, windows
 from .significance import dispersion, judged
 
-DAY = pd.Timedelta(days=1)
 HISTORY_YEARS = 3
 
 
-@dataclass(frozen=True)
-class Window:
-    """An inclusive range of offense dates."""
-
-    start: pd.Timestamp
-    end: pd.Timestamp
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    def years_back(self, years: int) -> "Window":
-        return Window(self.start - pd.DateOffset(years=years), self.end - pd.DateOffset(years=years))
-
-    @property
-    def label(self) -> str:
-        return f"{self.start.day} {self.start:%b %Y} to {self.end.day} {self.end:%b %Y}"
-
-
-def windows(last_day: pd.Timestamp) -> dict[str, tuple[Window, Window]]:
-    """Each CompStat window ending on `last_day`, with the window it is compared with: the 7 and 28
-    days before, and the same days of the year before for year to date."""
-    year_to_date = Window(pd.Timestamp(year=last_day.year, month=1, day=1), last_day)
-    return {
-        "7 days": (Window(last_day - 6 * DAY, last_day), Window(last_day - 13 * DAY, last_day - 7 * DAY)),
-        "28 days": (Window(last_day - 27 * DAY, last_day), Window(last_day - 55 * DAY, last_day - 28 * DAY)),
-        "year to date": (year_to_date, year_to_date.years_back(1)),
-    }
-
-
-def window_counts(daily: pd.DataFrame, key: str, window: Window) -> pd.Series:
+def window_counts(daily: pd.DataFrame, key: str, window: Period) -> pd.Series:
     """Offense rows per `key` with offense dates inside the window."""
     days = pd.to_datetime(daily["offense_date"])
     return daily[days.between(window.start, window.end)].groupby(key)["offense_rows"].sum()

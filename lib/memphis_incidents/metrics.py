@@ -6,20 +6,19 @@ analysis notebook calls each beside the section that shows it. Counts come in tw
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .backends import Backends
 from .config import Preset
-from .localtime import wall_clock
 from .compstat import compstat, compstat_wide, dispersions
+from .localtime import wall_clock
 from .marts import MARTS, UNIT
 from .precincts import Outlines, precinct_of
 from .quality import REASONS
-from .reporting_lag import COMPLETE_SHARE, complete_through, days_to_complete, milestones, reported_within, settled_lags
+from .periods import Period, comparison_periods
+from .reporting_lag import last_full_day, local_today, reporting_completeness, staleness
 from .schema import GEO_STATUS
 from .significance import dispersion, judged
 
@@ -29,26 +28,9 @@ NOT_CLASSIFIED = "Not classified"
 GROUPS = (*CRIME_AGAINST.values(), NOT_CLASSIFIED)  # NIBRS crime-against groups, in reading order
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ALL_CATEGORIES = "All categories"
-STALE_DAYS = 7  # newest offense this many days before the report: the data is stale, and the report says so
 LOAD_LABELS = {"received": "rows received from the source", "loaded": "loaded into the warehouse",
                "quarantined": "quarantined (kept aside with a reason)",
                "duplicates": "duplicates removed (same row id twice in a batch)"}
-
-
-@dataclass(frozen=True)
-class Period:
-    """An inclusive range of offense dates, named for the reader."""
-
-    start: pd.Timestamp
-    end: pd.Timestamp
-
-    @property
-    def label(self) -> str:
-        return f"{self.start.day} {self.start:%b %Y} to {self.end.day} {self.end:%b %Y}"
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
 
 
 def read_marts(backends: Backends, names: list[str] | None = None) -> dict[str, pd.DataFrame]:
@@ -80,57 +62,6 @@ def month_grid(monthly: pd.DataFrame, last_offense_date: Any, by: str | None = N
     index = pd.MultiIndex.from_product([months, sorted(data[by].unique())], names=keys) if by else months
     counts = data.set_index(keys)[list(UNIT)]
     return counts.reindex(index, fill_value=0).reset_index()
-
-
-def last_full_day(summary: pd.DataFrame) -> pd.Timestamp:
-    """The latest day the data can be complete for: the last offense date, or the day before the
-    source's last update when that is earlier (the update day itself is still filling up)."""
-    top = summary.iloc[0]
-    last = pd.Timestamp(top["last_offense_date"])
-    if pd.isna(top["last_source_update_utc"]):
-        return last
-    update_day = wall_clock(top["last_source_update_utc"]).normalize()
-    return min(last, update_day - pd.Timedelta(days=1))
-
-
-def data_as_of(summary: pd.DataFrame) -> pd.Timestamp:
-    """When the data was current: the source's last update (local time), else the newest offense."""
-    top = summary.iloc[0]
-    if pd.isna(top["last_source_update_utc"]):
-        return pd.Timestamp(top["last_offense_date"]) + pd.Timedelta(days=1)
-    return wall_clock(top["last_source_update_utc"])
-
-
-def reporting_completeness(reporting_lag: pd.DataFrame, summary: pd.DataFrame,
-                           threshold: float = COMPLETE_SHARE) -> dict[str, Any]:
-    """How late offenses are reported, and the last day complete enough to compare: comparison
-    windows end there, so late reports do not build a drop into the newest days."""
-    as_of = data_as_of(summary)
-    shares = reported_within(settled_lags(reporting_lag, as_of)) if len(reporting_lag) else None
-    days = days_to_complete(shares, threshold) if shares is not None else 0
-    complete = min(complete_through(as_of, shares, threshold) if shares is not None else last_full_day(summary),
-                   last_full_day(summary))
-    return {"as_of": as_of, "threshold": threshold, "days_to_complete": days, "complete_through": complete,
-            "measured": shares is not None,
-            "milestones": milestones(shares) if shares is not None else pd.DataFrame(columns=["within_days", "share"])}
-
-
-def local_today() -> pd.Timestamp:
-    """Today's date in Memphis."""
-    return wall_clock(pd.Timestamp.now(tz="UTC")).normalize()
-
-
-def staleness(summary: pd.DataFrame, today: pd.Timestamp, synthetic: bool = False) -> str:
-    """A warning when the newest offense is more than STALE_DAYS days before `today` (else "")."""
-    last = pd.Timestamp(summary.iloc[0]["last_offense_date"])
-    age = (today.normalize() - last).days
-    if age <= STALE_DAYS:
-        return ""
-    if synthetic:
-        return (f"The newest offense in this synthetic data is from {last:%d %B %Y}, {age} days before this report "
-                "was made: the demo is a fixed snapshot (-p demo_day N serves the days after it).")
-    return (f"The newest offense in this data is from {last:%d %B %Y}, {age} days before this report was "
-            "made: the source may have stopped updating, or this run could not reach it. Recent figures are out of date.")
 
 
 def year_to_date(daily_category: pd.DataFrame, complete: pd.Timestamp) -> dict[str, Any]:
@@ -218,18 +149,6 @@ def rolling_totals(monthly_totals: pd.DataFrame, last_offense_date: Any, window:
     data = month_grid(monthly_totals, last_offense_date)
     rolled = data[list(UNIT)].rolling(window).sum()
     return data.assign(**{f"{unit}_{window}m": rolled[unit] for unit in UNIT})
-
-
-def comparison_periods(last_day: pd.Timestamp) -> dict[str, tuple[Period, Period]]:
-    """Year to date against the same days a year earlier; the last 28 days against the 28 before."""
-    day = pd.Timedelta(days=1)
-    year_start = pd.Timestamp(year=last_day.year, month=1, day=1)
-    return {
-        "Year to date": (Period(year_start, last_day),
-                         Period(year_start - pd.DateOffset(years=1), last_day - pd.DateOffset(years=1))),
-        "Last 28 days": (Period(last_day - 27 * day, last_day),
-                         Period(last_day - 55 * day, last_day - 28 * day)),
-    }
 
 
 def period_counts(daily_category: pd.DataFrame, period: Period, key: str = "category") -> pd.Series:

@@ -18,7 +18,7 @@ from .config import Preset
 from .layout import OUTLINES
 from .schema import CITY_BOX
 from .sources.base import iso_utc
-from .sources.demo import vocabulary
+from .sources.demo_world import vocabulary
 from .sources.http import JsonClient, Timeouts, place
 from .storage import Storage, read_json, write_json
 

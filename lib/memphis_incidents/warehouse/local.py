@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import shutil
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor

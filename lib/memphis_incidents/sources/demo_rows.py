@@ -1,0 +1,257 @@
+"""The demo's raw rows: incidents and their offense rows in the ArcGIS layer's shape (RAW_SCHEMA),
+with the dirt real data has at small, fixed rates (DirtRates)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .demo_world import (
+    BLOCK_SHIFTS, DAY_MS, EPOCH, SPAN_START, capped_ms, category_variants, edit_lag_ms,
+    offense_types, places, publication_ms, vocabulary, wall_clock_ms,
+)
+
+
+RAW_SCHEMA = pa.schema([
+    ("ObjectId", pa.int64()),
+    ("Crime_ID", pa.string()),
+    ("Offense_Datetime", pa.int64()),
+    ("Reported_Datetime", pa.int64()),
+    ("Agency_Crime_Type", pa.string()),
+    ("UCR_Incident_Code", pa.string()),
+    ("UCR_Category", pa.string()),
+    ("UCR_Description", pa.string()),
+    ("NIBRS_Offense_Group", pa.string()),
+    ("NIBRS_Group", pa.string()),
+    ("Street_Address", pa.string()),
+    ("City", pa.string()),
+    ("ZIP_Code", pa.string()),
+    ("Precinct", pa.string()),
+    ("Latitude", pa.float64()),
+    ("Longitude", pa.float64()),
+    ("EditDate", pa.int64()),
+])
+
+
+OFFENSE_FIELDS = ("Agency_Crime_Type", "UCR_Incident_Code", "UCR_Description", "NIBRS_Offense_Group", "NIBRS_Group")
+
+
+MEMPHIS_BOX = (35.00, 35.26, -90.10, -89.72)  # lat min, lat max, lon min, lon max
+
+
+SPREAD_DEGREES = (0.025, 0.03)  # lat, lon standard deviation around a station-area centre
+
+
+ROWS_PER_INCIDENT_P = (0.902, 0.088, 0.008, 0.002)  # 1, 2, 3, 4 offense rows: 1.11 on average
+
+
+SAME_OFFENSE_SHARE = 0.4  # further offense rows of an incident that repeat its first offense
+
+
+@dataclass(frozen=True)
+class DirtRates:
+    """Share of rows (or of incidents, for incident-level fields) that carry each kind of dirt."""
+
+    duplicates: float = 0.003
+    zero_coordinates: float = 0.01
+    outside_coordinates: float = 0.005
+    null_coordinates: float = 0.02
+    future_offense: float = 0.0002
+    ancient_offense: float = 0.0002
+    null_offense: float = 0.0005
+    trailing_space: float = 0.03
+    odd_casing: float = 0.01
+    null_crime_id: float = 0.0002
+    null_precinct: float = 0.0006
+    zip_dash: float = 0.02
+    zip_plus_four: float = 0.02
+    null_zip: float = 0.01
+
+
+DIRT = DirtRates()
+
+
+FUTURE_SHIFT_MS = (date(2099, 1, 1) - SPAN_START).days * DAY_MS  # moves an offense into 2099 or so
+
+
+ANCIENT_OFFENSE_MS = (datetime(1900, 1, 1, 6, tzinfo=timezone.utc) - EPOCH) // timedelta(milliseconds=1)
+
+
+def offense_rows(
+    rng: np.random.Generator,
+    sizes: np.ndarray,
+    offense: np.ndarray,
+    reported: np.ndarray,
+    day: int,
+    earlier: pa.Table | None,
+    duplicates: int,
+) -> pa.Table:
+    """Raw offense rows of new incidents (in report order), ObjectIds continuing after `earlier`."""
+    order = np.argsort(reported, kind="stable")
+    shared = incidents(rng, offense[order], reported[order], publication_ms(day), earlier)
+    incident = np.repeat(np.arange(sizes.size), sizes)
+    kind = offense_type_per_row(rng, sizes)
+    variant = category_variant(rng, incident.size)
+    first_id = 1 if earlier is None else pc.max(earlier["ObjectId"]).as_py() + 1
+    object_id = np.arange(first_id, first_id + incident.size)
+    keep = with_copies(rng, incident.size, duplicates)
+    shared = shared.take(incident[keep])
+    types = offense_types().take(kind[keep])
+    columns = {name: shared[name] for name in shared.column_names}
+    columns.update({name: types[name] for name in OFFENSE_FIELDS})
+    columns["UCR_Category"] = category_variants().take(kind[keep] * 3 + variant[keep])
+    columns["ObjectId"] = pa.array(object_id[keep])
+    return pa.table([columns[field.name] for field in RAW_SCHEMA], schema=RAW_SCHEMA)
+
+
+def incidents(
+    rng: np.random.Generator, offense: np.ndarray, reported: np.ndarray, cutoff: int, earlier: pa.Table | None
+) -> pa.Table:
+    """Incident-level raw fields: id, times, place and coordinates, shared by its offense rows."""
+    n = offense.size
+    return pa.table({
+        "Crime_ID": crime_ids(rng, reported, earlier),
+        "Offense_Datetime": dirty_offense_times(rng, offense),
+        "Reported_Datetime": pa.array(reported),
+        "EditDate": pa.array(capped_ms(rng, reported, edit_lag_ms(rng, n), cutoff)),
+        **place_fields(rng, n),
+    })
+
+
+def crime_ids(rng: np.random.Generator, reported: np.ndarray, earlier: pa.Table | None) -> pa.Array:
+    """Crime_IDs like 1803013551ME: YYMM of the (local) report, a sequence within the month, ME."""
+    months = wall_clock_ms(reported).astype("datetime64[ms]").astype("datetime64[M]")
+    month_codes, month = np.unique(months, return_inverse=True)
+    prefixes = [text[2:4] + text[5:7] for text in np.datetime_as_string(month_codes)]
+    gaps = rng.integers(1, sequence_gap_limit(month), month.size)
+    before = np.array([last_sequence(earlier, p) for p in prefixes], dtype=np.int64)
+    sequence = before[month] + running_within(gaps, month)
+    text = pc.binary_join_element_wise(
+        pa.array(prefixes, pa.string()).take(month),
+        pc.utf8_lpad(pa.array(sequence).cast(pa.string()), 6, "0"),
+        "ME",
+        "",
+    )
+    return pc.if_else(pa.array(rng.random(month.size) < DIRT.null_crime_id), None, text)
+
+
+def sequence_gap_limit(month: np.ndarray) -> int:
+    """Upper bound (exclusive) of the step between sequence numbers, so a month stays within 6 digits."""
+    return int(np.clip(900_000 // np.bincount(month).max(), 2, 10))
+
+
+def running_within(steps: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Running total of `steps` that restarts wherever the sorted `group` changes."""
+    running = np.cumsum(steps)
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    return running - np.repeat(running[starts] - steps[starts], np.diff(np.r_[starts, group.size]))
+
+
+def last_sequence(table: pa.Table | None, prefix: str) -> int:
+    """Highest Crime_ID sequence number already used in the month `prefix` (YYMM), 0 if none."""
+    if table is None:
+        return 0
+    ids = table["Crime_ID"].filter(pc.starts_with(table["Crime_ID"], prefix))
+    if len(ids) == 0:
+        return 0
+    return pc.max(pc.utf8_slice_codeunits(ids, 4, 10).cast(pa.int64())).as_py()
+
+
+def dirty_offense_times(rng: np.random.Generator, offense: np.ndarray) -> pa.Array:
+    """Offense times with a few far in the future, at 1900-01-01, or missing."""
+    draw = rng.random(offense.size)
+    future = draw < DIRT.future_offense
+    ancient = (draw >= DIRT.future_offense) & (draw < DIRT.future_offense + DIRT.ancient_offense)
+    missing = draw >= 1 - DIRT.null_offense
+    values = np.where(future, offense + FUTURE_SHIFT_MS, np.where(ancient, ANCIENT_OFFENSE_MS, offense))
+    return pa.array(values, mask=missing)
+
+
+def place_fields(rng: np.random.Generator, n: int) -> dict[str, pa.Array]:
+    """Address, city, zip, precinct and coordinates of `n` incidents, clustered by station area."""
+    where = places()
+    area = rng.choice(len(where.names), size=n, p=where.p)
+    address = where.address_start[area] + (rng.random(n) * where.address_count[area]).astype(np.int64)
+    block = rng.integers(0, len(BLOCK_SHIFTS), n)
+    zip_code = where.zip_start[area] + (rng.random(n) * where.zip_count[area]).astype(np.int64)
+    latitude, longitude = coordinates(rng, where.centres[area])
+    return {
+        "Street_Address": where.addresses.take(address * len(BLOCK_SHIFTS) + block),
+        "City": cities(rng, n),
+        "ZIP_Code": dirty_zips(rng, where.zips.take(zip_code)),
+        "Precinct": precinct_labels(rng, area),
+        "Latitude": latitude,
+        "Longitude": longitude,
+    }
+
+
+def coordinates(rng: np.random.Generator, centres: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """Block-level (3-decimal) coordinates around each centre, with 0,0, out-of-city and null dirt."""
+    n = len(centres)
+    lat_min, lat_max, lon_min, lon_max = MEMPHIS_BOX
+    lat = np.clip(centres[:, 0] + rng.normal(0, SPREAD_DEGREES[0], n), lat_min, lat_max)
+    lon = np.clip(centres[:, 1] + rng.normal(0, SPREAD_DEGREES[1], n), lon_min, lon_max)
+    outside_lat = np.where(rng.random(n) < 0.5, rng.uniform(34.60, 34.95, n), rng.uniform(35.30, 35.60, n))
+    outside_lon = rng.uniform(-90.40, -89.40, n)
+    draw = rng.random(n)
+    zero = draw < DIRT.zero_coordinates
+    outside = (draw >= DIRT.zero_coordinates) & (draw < DIRT.zero_coordinates + DIRT.outside_coordinates)
+    missing = draw >= 1 - DIRT.null_coordinates
+    lat = np.where(zero, 0.0, np.where(outside, outside_lat, lat)).round(3)
+    lon = np.where(zero, 0.0, np.where(outside, outside_lon, lon)).round(3)
+    return pa.array(lat, mask=missing), pa.array(lon, mask=missing)
+
+
+def cities(rng: np.random.Generator, n: int) -> pa.Array:
+    """City as typed on the report: mostly MEMPHIS, sometimes Memphis, M, mphs, a trailing space or null."""
+    spellings = vocabulary()["city_spellings"]
+    weights = np.array([w for _, w in spellings], dtype=float)
+    picked = rng.choice(len(spellings), size=n, p=weights / weights.sum())
+    return pa.array([s for s, _ in spellings], pa.string()).take(picked)
+
+
+def dirty_zips(rng: np.random.Generator, zips: pa.Array) -> pa.Array:
+    """Zip codes with some written 38118-, some as ZIP+4 38118-1234, some missing."""
+    draw = rng.random(len(zips))
+    dash = draw < DIRT.zip_dash
+    plus_four = (draw >= DIRT.zip_dash) & (draw < DIRT.zip_dash + DIRT.zip_plus_four)
+    suffix = pc.utf8_lpad(pa.array(rng.integers(0, 10_000, len(zips))).cast(pa.string()), 4, "0")
+    written = pc.if_else(pa.array(dash), pc.binary_join_element_wise(zips, "-", ""), zips)
+    written = pc.if_else(pa.array(plus_four), pc.binary_join_element_wise(zips, suffix, "-"), written)
+    return pc.if_else(pa.array(draw >= 1 - DIRT.null_zip), None, written)
+
+
+def precinct_labels(rng: np.random.Generator, area: np.ndarray) -> pa.Array:
+    """The station name, or now and then a special unit (OCU, STIS, ...), a blank or null."""
+    units = vocabulary()["special_units"]
+    unit_p = np.array(list(units.values())) / 100_000
+    labels = pa.array(places().names + list(units) + [None], pa.string())
+    p = np.r_[1 - unit_p.sum() - DIRT.null_precinct, unit_p, DIRT.null_precinct]
+    unit = rng.choice(p.size, size=area.size, p=p)
+    return labels.take(np.where(unit == 0, area, len(places().names) + unit - 1))
+
+
+def offense_type_per_row(rng: np.random.Generator, sizes: np.ndarray) -> np.ndarray:
+    """Offense type of each row; an incident's further rows often repeat its first offense."""
+    p = offense_types()["p"].to_numpy()
+    first = np.repeat(rng.choice(p.size, size=sizes.size, p=p), sizes)
+    other = rng.choice(p.size, size=first.size, p=p)
+    is_first = np.zeros(first.size, dtype=bool)
+    is_first[np.cumsum(sizes) - sizes] = True
+    return np.where(is_first | (rng.random(first.size) < SAME_OFFENSE_SHARE), first, other)
+
+
+def category_variant(rng: np.random.Generator, n: int) -> np.ndarray:
+    """0 = category as published, 1 = with a trailing space, 2 = odd casing."""
+    draw = rng.random(n)
+    odd = draw < DIRT.trailing_space + DIRT.odd_casing
+    return np.where(draw < DIRT.trailing_space, 1, np.where(odd, 2, 0))
+
+
+def with_copies(rng: np.random.Generator, n: int, copies: int) -> np.ndarray:
+    """Row positions 0..n-1 with `copies` of them repeated right after themselves (exact duplicates)."""
+    repeated = rng.choice(n, size=min(copies, n), replace=False)
+    return np.sort(np.concatenate([np.arange(n), repeated]))
