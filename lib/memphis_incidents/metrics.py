@@ -68,7 +68,7 @@ def year_to_date(daily_category: pd.DataFrame, complete: pd.Timestamp) -> dict[s
     """Offense rows from 1 January to the last complete day, against the same days a year earlier,
     with the change test's reading (dispersion from the total's weekly history)."""
     current, previous = comparison_periods(complete)["Year to date"]
-    phi = category_dispersions(daily_category, complete)
+    phi = dispersions(daily_category.assign(category=ALL_CATEGORIES), "category", complete)  # the total's only
     row = change_table(daily_category, current, previous, [], phi).iloc[0]
     return {"current": int(row["current"]), "previous": int(row["previous"]), "pct_change": row["pct_change"],
             "reading": row["reading"], "z": float(row["z"]), "period": current, "previous_period": previous}
