@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import copy
 import os
-import subprocess
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,6 +26,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 from tests.gcs_emulator import free_port, gcs_data_dir
+from tests.server_process import ServerProcess
 
 REPO = Path(__file__).resolve().parents[1]
 EMULATOR_PYTHON = REPO / ".venv-bqemu" / "bin" / "python"
@@ -46,50 +45,36 @@ sys.exit(main())
 """
 
 
-class BigQueryEmulator:
+class BigQueryEmulator(ServerProcess):
     """`bqemulator start` from .venv-bqemu, in memory, REST on 127.0.0.1:<free port>."""
+
+    name = "BigQuery emulator"
+    startup_seconds = STARTUP_SECONDS
 
     def __init__(self, gcs_root: Path, log: Path):
         if not EMULATOR_PYTHON.exists():
             raise RuntimeError(f"{EMULATOR_PYTHON} is missing: `make test` (or `make .venv-bqemu`) creates it")
         self.port = free_port()
-        self.log = log
         env = {**os.environ, "BQEMU_ENABLE_FORMAT_EXTENSIONS": "false", "BQEMU_GCS_LOCAL_ROOT": str(gcs_root)}
-        command = [str(EMULATOR_PYTHON), "-c", LAUNCHER, "start", "--rest-host", "127.0.0.1",
-                   "--rest-port", str(self.port), "--grpc-host", "127.0.0.1", "--grpc-port", "0",
-                   "--project", PROJECT, "--log-level", "warning"]
-        with log.open("w") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        self.start([str(EMULATOR_PYTHON), "-c", LAUNCHER, "start", "--rest-host", "127.0.0.1",
+                    "--rest-port", str(self.port), "--grpc-host", "127.0.0.1", "--grpc-port", "0",
+                    "--project", PROJECT, "--log-level", "warning"], env, log)
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self) -> float:
-        """Seconds until `GET /healthz` answers; RuntimeError with the log if the server dies."""
-        started = time.monotonic()
-        while time.monotonic() - started < STARTUP_SECONDS:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"BigQuery emulator exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/healthz", timeout=1):
-                    return time.monotonic() - started
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"BigQuery emulator not up after {STARTUP_SECONDS} s:\n{self.log.read_text()[-3000:]}")
+        """Seconds until `GET /healthz` answers."""
+        def healthy() -> bool:
+            with urllib.request.urlopen(f"{self.endpoint}/healthz", timeout=1):
+                return True
+        return self.wait_until(healthy)
 
     def client(self, project: str = PROJECT) -> bigquery.Client:
         """A real google-cloud-bigquery client that talks to this emulator only."""
         return bigquery.Client(project=project, credentials=AnonymousCredentials(),
                                client_options=ClientOptions(api_endpoint=self.endpoint))
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 class EmulatorClient:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -27,18 +25,21 @@ from memphis_incidents.marts import MARTS
 from memphis_incidents.spark_session import spark_session
 from memphis_incidents.warehouse.bigquery import BigQueryWarehouse
 from tests.gcs_emulator import free_port
+from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
 CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
 STARTUP_SECONDS = 120
 
 
-class ConnectServer:
+class ConnectServer(ServerProcess):
     """`spark-submit --class SparkConnectServer` in local mode, listening on 127.0.0.1 only."""
+
+    name = "Spark Connect server"
+    startup_seconds = STARTUP_SECONDS
 
     def __init__(self, log: Path):
         self.port = free_port()
-        self.log = log
         spark_home = Path(pyspark.__file__).parent
         command = [str(spark_home / "bin" / "spark-submit"), "--class", CONNECT_SERVER, "--master", "local[2]",
                    "--conf", f"spark.connect.grpc.binding.port={self.port}",
@@ -47,32 +48,16 @@ class ConnectServer:
                    "--conf", "spark.sql.shuffle.partitions=4", "--conf", "spark.driver.memory=1g"]
         env = {**os.environ, "SPARK_HOME": str(spark_home), "SPARK_LOCAL_IP": "127.0.0.1",
                "PYSPARK_PYTHON": sys.executable}
-        with log.open("w") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        self.start(command, env, log)
 
     @property
     def url(self) -> str:
         return f"sc://127.0.0.1:{self.port}"
 
     def wait_ready(self) -> str:
-        """The sc:// URL once the server accepts connections; fails with its log if it dies."""
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"Spark Connect server exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self.url
-            except OSError:
-                time.sleep(0.5)
-        pytest.fail(f"Spark Connect server not up after {STARTUP_SECONDS} s:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        """The sc:// URL once the server accepts connections (RuntimeError with its log if it dies)."""
+        self.wait_until(lambda: socket.create_connection(("127.0.0.1", self.port), timeout=1).close() is None)
+        return self.url
 
 
 @pytest.fixture(scope="module", autouse=True)
