@@ -60,7 +60,7 @@ DEMO_GCP_ARGS ?=
 demo-gcp: install bqemu java-check  ## the GCP profile offline: GCS and BigQuery emulators, Spark Connect, on 127.0.0.1
 	$(PY) -m tests.demo_gcp $(DEMO_GCP_ARGS)
 
-test-fast: install typecheck  ## the type check and the unit tests (no notebooks, Spark or fault runs): about a minute
+test-fast: install bqemu typecheck  ## the type check and the unit tests (no notebooks, Spark or fault runs): about a minute
 	$(PY) -m pytest -m "not slow" --ignore=tests/faults $(PYTEST_ARGS)
 
 LOCK_ARGS := --universal --python-version 3.11 --index-url https://pypi.org/simple --no-header --annotation-style line

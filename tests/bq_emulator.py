@@ -53,7 +53,7 @@ class BigQueryEmulator(ServerProcess):
 
     def __init__(self, gcs_root: Path, log: Path):
         if not EMULATOR_PYTHON.exists():
-            raise RuntimeError(f"{EMULATOR_PYTHON} is missing: `make test` (or `make .venv-bqemu`) creates it")
+            raise RuntimeError(f"{EMULATOR_PYTHON} is missing: `make test` (or `make bqemu`) creates it")
         self.port = free_port()
         env = {**os.environ, "BQEMU_ENABLE_FORMAT_EXTENSIONS": "false", "BQEMU_GCS_LOCAL_ROOT": str(gcs_root)}
         self.start([str(EMULATOR_PYTHON), "-c", LAUNCHER, "start", "--rest-host", "127.0.0.1",

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from memphis_incidents import localtime
 from memphis_incidents.config import load_preset
 from memphis_incidents.sources import demo, demo_rows, demo_world
 from memphis_incidents.sources.base import iso_utc, parse_watermark
@@ -268,18 +269,32 @@ def test_publication_is_six_in_the_morning_in_memphis():
     assert demo_world.publication_time(-200).astimezone(MEMPHIS).hour == 6  # a summer (daylight time) day
 
 
+def daylight_transitions_utc_ms(first_year: int, last_year: int) -> np.ndarray:
+    """UTC epoch ms of every change of Memphis's UTC offset, found hour by hour with zoneinfo."""
+    hours = np.arange(datetime(first_year, 1, 1, tzinfo=timezone.utc).timestamp(),
+                      datetime(last_year + 1, 1, 1, tzinfo=timezone.utc).timestamp(), 3600)
+    offsets = np.array([datetime.fromtimestamp(h, MEMPHIS).utcoffset().total_seconds() for h in hours])
+    return (hours[1:][np.diff(offsets) != 0] * 1000).astype(np.int64)
+
+
 def test_memphis_wall_clock_conversion_matches_zoneinfo():
     rng = np.random.default_rng(0)
     random_minutes = rng.integers(1_577_836_800_000, 1_830_297_600_000, 3_000) // 60_000 * 60_000
-    bounds = demo_world.dst_bounds_utc_ms()[26:42]  # 2020-2027 transitions
+    bounds = daylight_transitions_utc_ms(2020, 2027)
+    assert bounds.size == 16
     near_bounds = (bounds[:, None] + np.array([-61, -60, -1, 0, 1, 59, 60, 61]) * 60_000).ravel()
     utc = np.sort(np.concatenate([random_minutes, near_bounds]))
     local = [datetime.fromtimestamp(ms / 1000, MEMPHIS) for ms in utc.tolist()]
     expected = [int(t.replace(tzinfo=timezone.utc).timestamp() * 1000) for t in local]
-    assert demo_world.wall_clock_ms(utc).tolist() == expected
+    assert localtime.wall_clock_ms(utc).tolist() == expected
     ambiguous = np.array([t.replace(fold=0).utcoffset() != t.replace(fold=1).utcoffset() for t in local])
     assert ambiguous.any()
-    assert (demo_world.utc_ms(demo_world.wall_clock_ms(utc))[~ambiguous] == utc[~ambiguous]).all()
+    assert (localtime.utc_ms(localtime.wall_clock_ms(utc))[~ambiguous] == utc[~ambiguous]).all()
+
+
+def test_wall_clock_times_in_the_spring_forward_gap_move_forward_to_daylight_time():
+    gap = np.array([np.datetime64("2026-03-08T02:30", "ms").astype(np.int64)])
+    assert localtime.utc_ms(gap)[0] == np.datetime64("2026-03-08T08:00", "ms").astype(np.int64)
 
 
 # --- dirt ---------------------------------------------------------------------------------------

@@ -26,3 +26,15 @@ def utc_of(local: pd.Series) -> pd.Series:
     """Memphis wall-clock times as aware UTC times."""
     standard = np.zeros(len(local), dtype=bool)  # ambiguous hour: not daylight time
     return local.dt.tz_localize(LOCAL_TZ, ambiguous=standard, nonexistent="shift_forward").dt.tz_convert("UTC")
+
+
+def wall_clock_ms(utc_ms: np.ndarray) -> np.ndarray:
+    """UTC epoch milliseconds as Memphis wall-clock times, in naive epoch milliseconds."""
+    local = wall_clock(pd.Series(utc_ms.astype("datetime64[ms]")))
+    return local.dt.as_unit("ms").to_numpy().astype(np.int64)
+
+
+def utc_ms(local_ms: np.ndarray) -> np.ndarray:
+    """Memphis wall-clock times in naive epoch milliseconds as UTC epoch milliseconds."""
+    aware = utc_of(pd.Series(local_ms.astype("datetime64[ms]")))
+    return aware.dt.tz_localize(None).dt.as_unit("ms").to_numpy().astype(np.int64)

@@ -11,8 +11,9 @@ import pyarrow.compute as pc
 
 from .demo_world import (
     BLOCK_SHIFTS, DAY_MS, EPOCH, SPAN_START, capped_ms, category_variants, edit_lag_ms,
-    offense_types, places, publication_ms, vocabulary, wall_clock_ms,
+    offense_types, places, publication_ms, vocabulary,
 )
+from ..localtime import wall_clock_ms
 
 
 RAW_SCHEMA = pa.schema([

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ..localtime import utc_ms
+
 
 DEMO_ANCHOR = date(2026, 11, 20)
 
@@ -38,33 +40,7 @@ HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 
 
-CST_MS = 6 * HOUR_MS
-
-
 BLOCK_SHIFTS = tuple(range(-300, 301, 100))  # each sample address also appears a few blocks away
-
-
-@functools.cache
-def dst_bounds_utc_ms() -> np.ndarray:
-    """UTC instants where Memphis enters and leaves daylight time, 2007-2100 (the US rule since 2007)."""
-    bounds = []
-    for year in range(2007, 2101):
-        march = 8 + (6 - date(year, 3, 8).weekday()) % 7  # second Sunday, 02:00 CST = 08:00Z
-        november = 1 + (6 - date(year, 11, 1).weekday()) % 7  # first Sunday, 02:00 CDT = 07:00Z
-        bounds += [datetime(year, 3, march, 8), datetime(year, 11, november, 7)]
-    return np.array(bounds, dtype="datetime64[ms]").astype(np.int64)
-
-
-def wall_clock_ms(utc_ms: np.ndarray) -> np.ndarray:
-    """Memphis local wall-clock time (as naive epoch ms) of UTC epoch ms."""
-    daylight = np.searchsorted(dst_bounds_utc_ms(), utc_ms, side="right") % 2
-    return utc_ms - CST_MS + daylight * HOUR_MS
-
-
-def utc_ms(local_ms: np.ndarray) -> np.ndarray:
-    """UTC epoch ms of Memphis wall-clock times (ambiguous fall-back hours read as standard time)."""
-    daylight = np.searchsorted(dst_bounds_utc_ms(), local_ms + CST_MS, side="right") % 2
-    return local_ms + CST_MS - daylight * HOUR_MS
 
 
 def publication_ms(day: int) -> int:
