@@ -21,6 +21,7 @@ from papermill.iorw import LocalHandler, papermill_io
 from .backends import Backends
 from .errors import ExitCode, exit_code_for
 from .fingerprint import last_success, remember_success
+from .kernels import WarmKernel, notebook_modules
 from .layout import REPORT_PAGE, REPORTS
 from .manifest import Run, StepResult, save_manifest
 from .plan import notebook_parameters, plan_step
@@ -61,8 +62,9 @@ def atomic_notebook_saves() -> None:
     papermill_io.register(os.sep, AtomicLocalHandler())
 
 
-def execute_step(step: Step, run: Run, kernel: str) -> StepResult:
-    """Run one notebook in a fresh kernel; never raises for a notebook failure."""
+def execute_step(step: Step, run: Run, kernel: str, warm: WarmKernel | None = None) -> StepResult:
+    """Run one notebook in a fresh kernel (the warm one started for it, if alive, else a new one);
+    never raises for a notebook failure."""
     source = run.options.notebooks_dir / step.notebook
     output = run.folder / step.notebook
     started = time.perf_counter()
@@ -72,7 +74,7 @@ def execute_step(step: Step, run: Run, kernel: str) -> StepResult:
             str(source.absolute()), str(output.absolute()), parameters=notebook_parameters(source, run.params),
             kernel_name=kernel, cwd=str(run.options.notebooks_dir.parent), progress_bar=False,
             log_output=run.options.log_output, execution_timeout=run.options.cell_timeout,
-            request_save_on_cell_execute=True)
+            request_save_on_cell_execute=True, km=warm.take() if warm else None)
         error, code = None, ExitCode.OK
     except PapermillExecutionError as exc:
         error = {"ename": exc.ename, "evalue": exc.evalue, "cell": exc.exec_count, "cell_index": exc.cell_index}
@@ -142,32 +144,53 @@ def log_step(run: Run, step: Step, result: StepResult, backends: Backends) -> No
     print(" ".join(f"{k}={shlex.quote(str(v))}" for k, v in fields.items()), flush=True)
 
 
+def warm_kernel_after(index: int, run: Run, kernel: str) -> WarmKernel | None:
+    """A kernel for the next selected step after STEPS[index], booting while that step runs."""
+    later = [step for step in STEPS[index + 1:] if step in run.options.steps]
+    if not later:
+        return None
+    notebook = run.options.notebooks_dir / later[0].notebook
+    return WarmKernel(kernel, run.options.notebooks_dir.parent, notebook_modules(notebook, later[0].stage))
+
+
 def execute_steps(run: Run, backends: Backends, kernel: str) -> Iterator[StepResult]:
-    """Run the steps in order, yielding each one as it finishes (run or skipped)."""
+    """Run the steps in order, yielding each one as it finishes (run or skipped); while a step runs,
+    the next selected step's kernel is already booting."""
     code = ExitCode.OK
-    for index, step in enumerate(STEPS):
-        decision = plan_step(step, run.results[index], run, backends, blocked=code != ExitCode.OK)
-        if decision.action == "keep":
-            continue
-        if decision.action == "skip":
-            result = run.results[index] = dataclasses.replace(run.results[index], status="skipped",
-                                                              reason=decision.reason)
-            if decision.parts:
-                reuse_outputs(step, result, run, backends)
+    warm: WarmKernel | None = None
+    try:
+        for index, step in enumerate(STEPS):
+            decision = plan_step(step, run.results[index], run, backends, blocked=code != ExitCode.OK)
+            if decision.action == "keep":
+                continue
+            if decision.action == "skip":
+                result = run.results[index] = dataclasses.replace(run.results[index], status="skipped",
+                                                                  reason=decision.reason)
+                if decision.parts:
+                    reuse_outputs(step, result, run, backends)
+                log_step(run, step, result, backends)
+                yield result
+                continue
+            run.results[index] = StepResult(step.name, step.notebook, status="running", reason=decision.reason)
+            log_step(run, step, run.results[index], backends)
+            taken, warm = warm, warm_kernel_after(index, run, kernel)
+            try:
+                result = execute_step(step, run, kernel, taken)
+            finally:
+                if taken:
+                    taken.shutdown()
+            result = run.results[index] = dataclasses.replace(result, reason=decision.reason)
             log_step(run, step, result, backends)
+            if result.status == "succeeded":
+                remember_success(backends, step, decision.parts, run.run_id)
+            else:
+                code = ExitCode(result.exit_code)
+                print(failure_block(result, run), file=sys.stderr, flush=True)
+            save_manifest(run, backends, "running")
             yield result
-            continue
-        run.results[index] = StepResult(step.name, step.notebook, status="running", reason=decision.reason)
-        log_step(run, step, run.results[index], backends)
-        result = run.results[index] = dataclasses.replace(execute_step(step, run, kernel), reason=decision.reason)
-        log_step(run, step, result, backends)
-        if result.status == "succeeded":
-            remember_success(backends, step, decision.parts, run.run_id)
-        else:
-            code = ExitCode(result.exit_code)
-            print(failure_block(result, run), file=sys.stderr, flush=True)
-        save_manifest(run, backends, "running")
-        yield result
+    finally:
+        if warm:
+            warm.shutdown()
 
 
 def execute_run(run: Run, backends: Backends) -> int:

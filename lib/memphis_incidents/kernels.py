@@ -1,0 +1,73 @@
+"""Kernels started ahead of their step: while one notebook runs, the next step's kernel boots and
+imports the modules its notebook imports, so a step waits for neither. Each kernel still runs one
+notebook only; a kernel that died while waiting is dropped and papermill starts a fresh one."""
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+
+
+def notebook_modules(notebook: Path, stage: str | None = None) -> tuple[str, ...]:
+    """The absolute modules a notebook's code cells import, and its stage's module, in order."""
+    modules = [stage.split(":")[0]] if stage else []
+    cells = json.loads(notebook.read_text())["cells"]
+    for cell in cells:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        try:
+            tree = ast.parse(source) if cell["cell_type"] == "code" else ast.Module(body=[], type_ignores=[])
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                modules += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.append(node.module)
+    return tuple(dict.fromkeys(modules))
+
+
+def warm_up(modules: str) -> None:
+    """Import the comma-separated modules (run in the kernel at start-up; binds no names). One that
+    fails to import is left for its notebook cell to report."""
+    for name in filter(None, modules.split(",")):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the notebook shows the real error in its own cell
+            pass
+
+
+class RecordingKernelManager(AsyncKernelManager):
+    """A kernel manager that remembers the clients papermill makes, to close them afterwards."""
+
+    def client(self, **kwargs: Any) -> Any:
+        made = super().client(**kwargs)
+        self.__dict__.setdefault("made_clients", []).append(made)
+        return made
+
+
+class WarmKernel:
+    """One kernel booting in the background with `modules` imported, for the next step to take."""
+
+    def __init__(self, kernel_name: str, cwd: Path, modules: tuple[str, ...]) -> None:
+        self.manager = RecordingKernelManager(kernel_name=kernel_name)
+        line = f"__import__('memphis_incidents.kernels').kernels.warm_up({','.join(modules)!r})"
+        run_sync(self.manager.start_kernel)(cwd=str(cwd), extra_arguments=[f"--IPKernelApp.exec_lines={line}"])
+
+    def take(self) -> AsyncKernelManager | None:
+        """The kernel manager if its kernel is still alive (else it is shut down and None returned)."""
+        if run_sync(self.manager.is_alive)():
+            return self.manager
+        self.shutdown()
+        return None
+
+    def shutdown(self) -> None:
+        """Close the clients papermill opened and stop the kernel (it is never reused)."""
+        for made in self.manager.__dict__.pop("made_clients", []):
+            made.stop_channels()
+        if self.manager.has_kernel:
+            run_sync(self.manager.shutdown_kernel)(now=False)
