@@ -155,6 +155,16 @@ def test_nibrs_rollup_splits_groups_a_and_b(category_totals):
     assert rollup.index[0] == "Crimes against persons"
 
 
+def test_monthly_by_group_counts_each_row_in_its_own_crime_against_group():
+    daily = pd.DataFrame({"offense_date": [pd.Timestamp(d).date() for d in ("2025-01-03", "2025-01-20", "2025-02-01")],
+                          "category": ["FAMILY OFFENSES, NONVIOLENT"] * 3,  # the name decides nothing
+                          "nibrs_crime_against": ["SOCIETY", "PERSONS", "SOCIETY"], "offense_rows": [2, 3, 4]})
+    got = metrics.monthly_by_group(daily)
+    assert got.values.tolist() == [[pd.Timestamp("2025-01-01"), "Crimes against persons", 3],
+                                   [pd.Timestamp("2025-01-01"), "Crimes against society", 2],
+                                   [pd.Timestamp("2025-02-01"), "Crimes against society", 4]]
+
+
 # ---- change --------------------------------------------------------------------------------------
 def test_comparison_periods_are_aligned_and_contiguous():
     periods = metrics.comparison_periods(pd.Timestamp("2024-02-29"))
@@ -248,7 +258,7 @@ def every_figure(marts: dict[str, pd.DataFrame]) -> dict[str, object]:
     return {
         "categories": figures.figure_categories(shares),
         "monthly": figures.figure_monthly_trend(marts["monthly_totals"], last),
-        "groups": figures.figure_rolling_by_group(marts["monthly_category"], marts["category_totals"], last),
+        "groups": figures.figure_rolling_by_group(marts["daily_category"], last),
         "small multiples": figures.figure_top_category_trends(marts["monthly_category"], last),
         "change": figures.figure_change(changes),
         "seasonality": figures.figure_seasonality(metrics.seasonality(marts["monthly_totals"], last)),

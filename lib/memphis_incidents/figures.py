@@ -21,7 +21,7 @@ from matplotlib.ticker import StrMethodFormatter
 
 from .labels import label, labelled
 from .marts import UNIT
-from .metrics import CRIME_AGAINST, GROUPS, category_groups, latest_full_month, month_grid, rolling_totals
+from .metrics import CRIME_AGAINST, GROUPS, latest_full_month, month_grid, monthly_by_group, rolling_totals
 from .precincts import Outlines
 from .schema import CITY_BOX
 from .significance import READINGS
@@ -80,11 +80,9 @@ def _count_axis(ax: Axes) -> None:
     ax.grid(alpha=0.3)
 
 
-def figure_rolling_by_group(monthly_category: pd.DataFrame, category_totals: pd.DataFrame,
-                            last_offense_date: Any) -> Figure:
-    """Rolling 12-month offense rows per NIBRS crime-against group, one panel each."""
-    data = month_grid(monthly_category, last_offense_date, by="category")
-    data["group"] = data["category"].map(category_groups(category_totals))
+def figure_rolling_by_group(daily_category: pd.DataFrame, last_offense_date: Any) -> Figure:
+    """Rolling 12-month offense rows per NIBRS crime-against group (each row's own), one panel each."""
+    data = month_grid(monthly_by_group(daily_category), last_offense_date, by="group")
     groups = [g for g in CRIME_AGAINST.values() if g in set(data["group"])]
     fig = Figure(figsize=(10, 3.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(groups), sharex=True))

@@ -60,7 +60,7 @@ def month_grid(monthly: pd.DataFrame, last_offense_date: Any, by: str | None = N
                            name="offense_month")
     keys = ["offense_month", by] if by else ["offense_month"]
     index = pd.MultiIndex.from_product([months, sorted(data[by].unique())], names=keys) if by else months
-    counts = data.set_index(keys)[list(UNIT)]
+    counts = data.set_index(keys)[[unit for unit in UNIT if unit in data.columns]]
     return counts.reindex(index, fill_value=0).reset_index()
 
 
@@ -120,6 +120,15 @@ def category_groups(category_totals: pd.DataFrame) -> pd.Series:
     data = category_totals.assign(crime_against=crime_against_label(category_totals["nibrs_crime_against"]))
     main = data.sort_values("offense_rows", ascending=False).drop_duplicates("category")
     return main.set_index("category")["crime_against"]
+
+
+def monthly_by_group(daily_category: pd.DataFrame) -> pd.DataFrame:
+    """Offense rows per month and NIBRS crime-against group, each row in its own group (a category
+    the source files under two groups counts in both)."""
+    days = pd.to_datetime(daily_category["offense_date"])
+    data = daily_category.assign(offense_month=days.dt.to_period("M").dt.to_timestamp(),
+                                 group=crime_against_label(daily_category["nibrs_crime_against"]))
+    return data.groupby(["offense_month", "group"], as_index=False)["offense_rows"].sum()
 
 
 def category_shares(category_totals: pd.DataFrame) -> pd.DataFrame:
