@@ -26,13 +26,14 @@ from .steps import step_named
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from pandas.io.formats.style import Styler
 
 PROJECT_MARKER = "run_pipeline.py"
 FIGURE_DPI = 144
 CSS_PIXELS_PER_INCH = 96
 COLUMN_LABELS = {**UNIT, "pct_change": "% change", "z": "z-score", "crime_against": "NIBRS crime against",
-                 "change_28_days": "% change, 28 days", "change_year_to_date": "% change, year to date",
-                 "three_year_average": "3-year average, year to date"}
+                 "nibrs_group": "NIBRS group", "change_28_days": "% change, 28 days",
+                 "change_year_to_date": "% change, year to date", "three_year_average": "3-year average, year to date"}
 NAMED_FORMATS = {"share": "{:.1%}", "pct_change": "{:+.0%}", "z": "{:+.1f}", "change": "{:+,}",
                  "change_28_days": "{:+.0%}", "change_year_to_date": "{:+.0%}", "three_year_average": "{:,.1f}"}
 LABELLED = ("category", "precinct")  # columns shown in the report's label style (labels.py)
@@ -180,7 +181,12 @@ def table_formats(frame: pd.DataFrame) -> dict[str, str]:
 
 
 def show_table(frame: pd.DataFrame, caption: str) -> None:
-    """Display a frame as a captioned table: readable column names, number formats, text left-aligned,
+    """Display a frame as the report shows tables (styled_table)."""
+    display(styled_table(frame, caption))
+
+
+def styled_table(frame: pd.DataFrame, caption: str) -> Styler:
+    """A frame as a captioned table: readable column names, number formats, text left-aligned,
     categories and precincts in the report's one label style."""
     frame = frame.assign(**{c: labelled(frame[c]) for c in LABELLED if c in frame.columns})
     text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
@@ -189,7 +195,7 @@ def show_table(frame: pd.DataFrame, caption: str) -> None:
               .set_properties(subset=text, **{"text-align": "left"})
               .set_table_styles([{"selector": f"th.col{frame.columns.get_loc(c)}",
                                   "props": "text-align: left"} for c in text]))
-    display(styler.set_caption(caption))
+    return styler.set_caption(caption)
 
 
 def show_html(page: str) -> None:
