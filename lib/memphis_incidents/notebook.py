@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pandas as pd
-from IPython.display import HTML, Image, Markdown, display
+from IPython.display import HTML, Markdown, display
 
 from .backends import Backends
 from .config import Preset, RunParameters, load_preset
@@ -29,8 +28,6 @@ if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
 PROJECT_MARKER = "run_pipeline.py"
-FIGURE_DPI = 144
-CSS_PIXELS_PER_INCH = 96
 COLUMN_LABELS = {**UNIT, "pct_change": "% change", "z": "z-score", "crime_against": "NIBRS crime against",
                  "nibrs_group": "NIBRS group", "change_28_days": "% change, 28 days",
                  "change_year_to_date": "% change, year to date", "three_year_average": "3-year average, year to date"}
@@ -203,12 +200,9 @@ def show_html(page: str) -> None:
     display(HTML(page))
 
 
-def show_figure(fig: Figure) -> None:
-    """Display a figure as a PNG with alt text (from its titles and axis labels), at a size that
-    reads on a laptop screen and stays sharp on high-density ones."""
-    from .figures import figure_alt_text  # here, not at the top: notebooks that do not plot skip matplotlib
+def show_figure(build: Callable[..., Figure], *args: Any, **kwargs: Any) -> None:
+    """Display the figure `build(*args, **kwargs)` draws (a figures or maps function) as the report
+    shows figures: inline SVG, for a laptop and for a phone (figure_html.py)."""
+    from .figure_html import figure_html  # here, not at the top: notebooks that do not plot skip matplotlib
 
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=FIGURE_DPI)
-    display(Image(data=buffer.getvalue(), alt=figure_alt_text(fig),
-                  width=round(fig.get_figwidth() * CSS_PIXELS_PER_INCH)))
+    display(HTML(figure_html(build, *args, **kwargs)))
