@@ -7,7 +7,7 @@ from bs4 import BeautifulSoup
 
 from memphis_incidents.compstat import compstat, compstat_wide, dispersions, windows
 from memphis_incidents.metrics import compstat_tables
-from memphis_incidents.notebook import styled_table
+from memphis_incidents.notebook import table_html
 from memphis_incidents.reporting_lag import complete_through, days_to_complete, milestones, reported_within
 from memphis_incidents.significance import RISE, TOO_FEW, WITHIN
 
@@ -117,11 +117,11 @@ def test_compstat_rolls_up_by_crimes_against_from_the_row_not_the_category_cell_
 
 
 def test_the_report_shows_the_group_a_b_table_as_read(tables):
-    page = BeautifulSoup(styled_table(tables["nibrs_group"], "CompStat by NIBRS Group A / B").to_html(),
-                         "html.parser")
+    page = BeautifulSoup(table_html(tables["nibrs_group"], "CompStat by NIBRS Group A / B"), "html.parser")
     head, *rows = ([cell.get_text() for cell in row.find_all(["th", "td"])] for row in page.find_all("tr"))
     shown = pd.DataFrame(rows, columns=head).set_index("NIBRS group")
-    assert page.caption.get_text() == "CompStat by NIBRS Group A / B"
+    assert page.figcaption.get_text() == "CompStat by NIBRS Group A / B"
+    assert page.select_one(".mi-scroll")["aria-labelledby"] == page.figcaption["id"]
     assert shown.loc["Group A", ["year to date", "previous year to date", "3-year average, year to date",
                                  "% change, year to date", "reading year to date"]].tolist() == [
         "43", "30", "20.0", "+43%", WITHIN]

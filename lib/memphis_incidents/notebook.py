@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pandas as pd
 from IPython.display import HTML, Markdown, display
+from markupsafe import Markup
 
 from .backends import Backends
 from .config import Preset, RunParameters, load_preset
+from .fingerprint import digest
 from .labels import labelled
 from .marts import UNIT
 from .pages import render
@@ -178,21 +180,28 @@ def table_formats(frame: pd.DataFrame) -> dict[str, str]:
 
 
 def show_table(frame: pd.DataFrame, caption: str) -> None:
-    """Display a frame as the report shows tables (styled_table)."""
-    display(styled_table(frame, caption))
+    """Display a frame as the report shows tables (table_html)."""
+    display(HTML(table_html(frame, caption)))
 
 
-def styled_table(frame: pd.DataFrame, caption: str) -> Styler:
-    """A frame as a captioned table: readable column names, number formats, text left-aligned,
+def table_html(frame: pd.DataFrame, caption: str) -> str:
+    """A table under its caption, in a box that scrolls sideways (by keyboard too) when the table is
+    wider than the screen, with a shadow at each edge that has more to show."""
+    name = "t" + digest([caption, list(frame.columns), len(frame)])
+    return render("report/table.html.j2", caption=caption, id=name,
+                  table=Markup(styled_table(frame).set_uuid(name).to_html()))
+
+
+def styled_table(frame: pd.DataFrame) -> Styler:
+    """A frame as the report's tables show it: readable column names, number formats, text left-aligned,
     categories and precincts in the report's one label style."""
     frame = frame.assign(**{c: labelled(frame[c]) for c in LABELLED if c in frame.columns})
     text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    styler = (frame.style.format(table_formats(frame), na_rep="–").hide(axis="index")
-              .relabel_index([COLUMN_LABELS.get(c, c.replace("_", " ")) for c in frame.columns], axis=1)
-              .set_properties(subset=text, **{"text-align": "left"})
-              .set_table_styles([{"selector": f"th.col{frame.columns.get_loc(c)}",
-                                  "props": "text-align: left"} for c in text]))
-    return styler.set_caption(caption)
+    return (frame.style.format(table_formats(frame), na_rep="–").hide(axis="index")
+            .relabel_index([COLUMN_LABELS.get(c, c.replace("_", " ")) for c in frame.columns], axis=1)
+            .set_properties(subset=text, **{"text-align": "left"})
+            .set_table_styles([{"selector": f"th.col{frame.columns.get_loc(c)}",
+                                "props": "text-align: left"} for c in text]))
 
 
 def show_html(page: str) -> None:
