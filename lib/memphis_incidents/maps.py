@@ -29,7 +29,7 @@ ASPECT = 1 / math.cos(math.radians(sum(LAT) / 2))  # degrees of latitude are lon
 
 def hex_width_km(gridsize: int) -> float:
     """Width of one map hexagon, in km, for a hexbin with `gridsize` hexagons across the city box."""
-    return (LON[1] - LON[0]) / gridsize * 111.32 * math.cos(math.radians(sum(LAT) / 2))
+    return (LON[1] - LON[0]) / gridsize * 111.32 / ASPECT
 
 
 def inside_city(geo_grid: pd.DataFrame) -> pd.DataFrame:
@@ -90,8 +90,7 @@ def figure_precinct_map(geo_grid: pd.DataFrame, outlines: Outlines, precinct_row
         choropleth.add_patch(PathPatch(path, facecolor=colour, edgecolor="white", linewidth=1.2))
         for ax in (hexmap, choropleth):
             ax.add_patch(PathPatch(path, fill=False, edgecolor="0.25", linewidth=0.8))
-            ax.annotate(label(name), np.asarray(path.vertices).mean(0), ha="center", va="center",
-                        fontsize=8,
+            ax.annotate(label(name), np.asarray(path.vertices).mean(0), ha="center", va="center", fontsize=8,
                         bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75, "linewidth": 0})
     shading = fig.colorbar(ScalarMappable(scale, SEQUENTIAL), ax=choropleth, shrink=0.7, location="bottom",
                            label="offense rows per precinct, last 12 complete months")
