@@ -6,9 +6,13 @@ import re
 import pandas as pd
 import pytest
 
-from memphis_incidents import figures, findings, metrics, notebook
+from bs4 import BeautifulSoup
+from matplotlib.figure import Figure
+
+from memphis_incidents import figures, findings, maps, metrics, notebook
 from memphis_incidents.citation import citation, citation_markdown
 from memphis_incidents.config import load_preset
+from memphis_incidents.figure_html import figure_html
 from memphis_incidents.labels import glossary_table, label
 from memphis_incidents.precincts import synthetic_outlines
 from memphis_incidents.runlog import write_step_record
@@ -155,6 +159,16 @@ def test_nibrs_rollup_splits_groups_a_and_b(category_totals):
     assert rollup.index[0] == "Crimes against persons"
 
 
+def test_monthly_by_group_counts_each_row_in_its_own_crime_against_group():
+    daily = pd.DataFrame({"offense_date": [pd.Timestamp(d).date() for d in ("2025-01-03", "2025-01-20", "2025-02-01")],
+                          "category": ["FAMILY OFFENSES, NONVIOLENT"] * 3,  # the name decides nothing
+                          "nibrs_crime_against": ["SOCIETY", "PERSONS", "SOCIETY"], "offense_rows": [2, 3, 4]})
+    got = metrics.monthly_by_group(daily)
+    assert got.values.tolist() == [[pd.Timestamp("2025-01-01"), "Crimes against persons", 3],
+                                   [pd.Timestamp("2025-01-01"), "Crimes against society", 2],
+                                   [pd.Timestamp("2025-02-01"), "Crimes against society", 4]]
+
+
 # ---- change --------------------------------------------------------------------------------------
 def test_comparison_periods_are_aligned_and_contiguous():
     periods = metrics.comparison_periods(pd.Timestamp("2024-02-29"))
@@ -239,37 +253,51 @@ def marts(summary, category_totals) -> dict[str, pd.DataFrame]:
     }
 
 
-def every_figure(marts: dict[str, pd.DataFrame]) -> dict[str, object]:
+def every_figure(marts: dict[str, pd.DataFrame], width: float | None = None) -> dict[str, Figure]:
     last = "2025-03-10"
     shares = metrics.category_shares(marts["category_totals"])
     periods = metrics.comparison_periods(pd.Timestamp("2025-03-09"))
     changes = {n: metrics.change_table(marts["daily_category"], *p, ["THEFT"], pd.Series(dtype=float))
                for n, p in periods.items()}
+    sized = {} if width is None else {"width": width}
     return {
-        "categories": figures.figure_categories(shares),
-        "monthly": figures.figure_monthly_trend(marts["monthly_totals"], last),
-        "groups": figures.figure_rolling_by_group(marts["monthly_category"], marts["category_totals"], last),
-        "small multiples": figures.figure_top_category_trends(marts["monthly_category"], last),
-        "change": figures.figure_change(changes),
-        "seasonality": figures.figure_seasonality(metrics.seasonality(marts["monthly_totals"], last)),
-        "heatmap": figures.figure_hour_weekday(metrics.hour_weekday_grid(marts["hour_weekday"])),
-        "precincts": figures.figure_precincts(metrics.precinct_comparison(marts["precinct_monthly"], last), last),
-        "map": figures.figure_hexbin_map(marts["geo_grid"]),
+        "categories": figures.figure_categories(shares, **sized),
+        "monthly": figures.figure_monthly_trend(marts["monthly_totals"], last, **sized),
+        "groups": figures.figure_rolling_by_group(marts["daily_category"], last, **sized),
+        "small multiples": figures.figure_top_category_trends(marts["monthly_category"], last, **sized),
+        "change": figures.figure_change(changes, **sized),
+        "seasonality": figures.figure_seasonality(metrics.seasonality(marts["monthly_totals"], last), **sized),
+        "heatmap": figures.figure_hour_weekday(metrics.hour_weekday_grid(marts["hour_weekday"]), **sized),
+        "precincts": figures.figure_precincts(metrics.precinct_comparison(marts["precinct_monthly"], last), last,
+                                              **sized),
+        "map": maps.figure_hexbin_map(marts["geo_grid"], **sized),
     }
 
 
-def test_every_figure_has_a_title_and_labelled_axes_naming_a_unit(marts):
+@pytest.mark.parametrize("width", [None, figures.NARROW])
+def test_every_figure_has_a_title_and_labelled_axes_naming_a_unit(marts, width):
     units = re.compile(r"offense rows|count|z-score|degrees")
-    for name, fig in every_figure(marts).items():
+    for name, fig in every_figure(marts, width).items():
         panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
         assert fig.get_suptitle() or all(ax.get_title() for ax in panels), name
         labels = " ".join(ax.get_xlabel() + " " + ax.get_ylabel() for ax in fig.axes)
         assert units.search(labels), f"{name}: no counting unit in {labels!r}"
-        assert fig.get_figwidth() <= 10, f"{name} is wider than a laptop column"
+        assert fig.get_figwidth() <= (width or figures.WIDE), f"{name} is wider than its column"
+
+
+def test_on_a_phone_panels_stack_and_the_heatmap_turns_so_hours_run_down(marts):
+    wide, narrow = every_figure(marts), every_figure(marts, figures.NARROW)
+    def columns(fig: Figure) -> int:
+        return fig.axes[0].get_subplotspec().get_gridspec().ncols
+    assert columns(wide["change"]) == 2 and columns(narrow["change"]) == 1
+    assert columns(wide["small multiples"]) == 3 and columns(narrow["small multiples"]) == 2
+    assert wide["heatmap"].axes[0].get_xlabel().startswith("hour of day")
+    assert narrow["heatmap"].axes[0].get_ylabel().startswith("hour of day")
+    assert not any(ax.get_legend() for fig in (*wide.values(), *narrow.values()) for ax in fig.axes)  # all below
 
 
 def test_the_map_only_draws_points_inside_the_city_box(marts):
-    hexes = figures.figure_hexbin_map(marts["geo_grid"]).axes[0].collections[0]
+    hexes = maps.figure_hexbin_map(marts["geo_grid"]).axes[0].collections[0]
     assert hexes.get_array().sum() == 7  # the 99 rows at latitude 40 are outside Memphis
 
 
@@ -277,6 +305,22 @@ def test_alt_text_describes_the_figure_from_its_titles_and_axes(marts):
     text = figures.figure_alt_text(every_figure(marts)["heatmap"])
     assert text.startswith("Chart. When offenses happened")
     assert "Horizontal axis: hour of day" in text and "Colour: offense rows (all years)" in text
+
+
+def test_a_figure_is_inline_svg_with_text_as_text_for_a_laptop_and_a_phone(marts):
+    outlines = synthetic_outlines()
+    page = figure_html(maps.figure_precinct_map, marts["geo_grid"], outlines, pd.Series({"CRUMP": 5.0}))
+    wide, narrow = (BeautifulSoup(page, "html.parser").select_one(f".mi-{kind} svg") for kind in ("wide", "narrow"))
+    for svg in (wide, narrow):
+        assert svg["role"] == "img" and svg["aria-label"].startswith("Chart. Where offenses were reported")
+        assert "width" not in svg.attrs and "<?xml" not in page
+        assert {name.title() for name in outlines.names} <= {t.get_text() for t in svg.find_all("text")}
+        assert svg.find("image") is not None  # the hexagons, as pixels
+    assert wide["style"] == "max-width: 1056px" and narrow["style"] == "max-width: 422px"  # 11 and 4.4 inches
+    ids = [tag["id"] for tag in BeautifulSoup(page, "html.parser").find_all(id=True)]
+    assert len(ids) == len(set(ids)), "two figures on one page must not share an id"
+    again = figure_html(maps.figure_precinct_map, marts["geo_grid"], outlines, pd.Series({"CRUMP": 5.0}))
+    assert again == page  # no date, no random ids: the same figure gives the same bytes
 
 
 # ---- notebook helpers ----------------------------------------------------------------------------
@@ -310,7 +354,7 @@ def test_table_formats_follow_column_meaning():
 
 def test_the_precinct_map_names_every_precinct_and_counts_rows_outside_all_of_them(marts):
     outlines = synthetic_outlines()
-    fig = figures.figure_precinct_map(marts["geo_grid"], outlines, pd.Series({"CRUMP": 5.0}))
+    fig = maps.figure_precinct_map(marts["geo_grid"], outlines, pd.Series({"CRUMP": 5.0}))
     labels = {text.get_text() for ax in fig.axes for text in ax.texts}
     assert {name.title() for name in outlines.names} <= labels
     assert "synthetic precinct outlines (not MPD's)" in fig.get_suptitle()

@@ -233,6 +233,23 @@ def test_offense_classification_is_consistent(day0):
     assert set(day0["NIBRS_Group"]) == {"A", "B"}
 
 
+def nibrs_crime_against(code: str) -> str:
+    """What NIBRS files an offense code under (FBI NIBRS User Manual), for the codes the demo draws."""
+    if code[:2] in ("09", "10", "13"):
+        return "CRIMES AGAINST PERSONS"
+    if code[:2] in ("35", "39", "52", "72") or code in ("90C", "90D", "90E", "90F", "90G", "90J"):
+        return "CRIMES AGAINST SOCIETY"
+    return "PERSON, PROPERTY, OR SOCIETY" if code == "90Z" else "CRIMES AGAINST PROPERTY"
+
+
+def test_crime_against_values_are_nibrs_s_for_each_offense_code():
+    types = demo_world.offense_types().to_pandas()
+    expected = types["UCR_Incident_Code"].map(nibrs_crime_against)
+    assert (types["NIBRS_Offense_Group"] == expected).all(), types[types["NIBRS_Offense_Group"] != expected]
+    family = types.loc[types["UCR_Category"] == "FAMILY OFFENSES, NONVIOLENT", "NIBRS_Offense_Group"]
+    assert set(family) == {"CRIMES AGAINST SOCIETY"}  # NIBRS 90F; not persons
+
+
 def test_no_sex_crimes_or_juvenile_specific_types_anywhere(day0):
     types = demo_world.offense_types().to_pandas()
     for column in ["Agency_Crime_Type", "UCR_Category", "UCR_Description"]:

@@ -178,7 +178,8 @@ def test_the_analysis_reads_the_latest_run_data_from_the_project_data_folder(ana
     assert "Rows in the latest load (batch " in page
 
 
-def test_figures_are_saved_as_images_with_alt_text(analyst_run):
-    images = [o for o in outputs(analyst_run["notebook"], "display_data") if "image/png" in o.data]
-    assert len(images) >= 9
-    assert all(o.metadata["image/png"]["alt"].startswith("Chart. ") for o in images)
+def test_figures_are_saved_as_inline_svg_with_alt_text(analyst_run):
+    pages = [o.data.get("text/html", "") for o in outputs(analyst_run["notebook"], "display_data")]
+    figures = [p for p in pages if p.startswith('<figure class="mi-figure">')]
+    assert len(figures) >= 9
+    assert all(p.count('role="img" aria-label="Chart. ') == 2 for p in figures)  # for a laptop and a phone

@@ -28,7 +28,7 @@ from memphis_incidents.spark_session import spark_session
 pytestmark = pytest.mark.slow
 INCIDENT = "coalesce(incident_id, 'row:' || row_id)"
 KEYS = {"monthly_category": "offense_month, category", "monthly_totals": "offense_month",
-        "daily_category": "offense_date, category, nibrs_crime_against",
+        "daily_category": "offense_date, category, nibrs_crime_against, nibrs_group",
         "category_totals": "category, nibrs_crime_against, nibrs_group",
         "precinct_monthly": "offense_month, coalesce(precinct, 'UNKNOWN') AS precinct"}
 SNAP = "(floor({c} / {g}) + 0.5) * {g} AS {c}"

@@ -1,11 +1,14 @@
 """The shareable pages: report.html and reports/index.html, rendered in headless Chromium.
 
-One real pipeline run (run_pipeline.py on a small demo) and one failing run feed every browser test.
-Chromium is Debian's package, driven over the DevTools protocol; screenshots go to test-artifacts/.
+One real pipeline run (run_pipeline.py on a small demo) and one failing run feed the browser tests, and
+one run of the live ArcGIS preset against the test server on 127.0.0.1 (real data's wording: citation,
+staleness). Pages are looked at 1400 and 420 px wide (a laptop, a phone). Chromium is Debian's package,
+driven over the DevTools protocol; screenshots go to test-artifacts/.
 """
 from __future__ import annotations
 
 import base64
+import io
 import json
 import shutil
 import subprocess
@@ -19,14 +22,23 @@ import pandas as pd
 import pytest
 import requests
 import websocket
+from fake_sources import FakeServer
+from fake_sources.rows import arcgis_fields
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from PIL import Image
 
 from memphis_incidents import reports
+from memphis_incidents.config import load_preset
+from memphis_incidents.labels import label
+from memphis_incidents.precincts import synthetic_outlines
+from memphis_incidents.sources.demo import demo_snapshot
 from memphis_incidents.warehouse.local import LocalWarehouse
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
 LAPTOP_WIDTH = 1366
+WIDTHS = (1400, 420)  # a laptop, a phone held upright
+STALE_DAYS = 7
 ROWS = 3000
 ONE_PIXEL_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -161,8 +173,13 @@ class Chromium:
         self.events: list[dict[str, Any]] = []
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable")
-        self.call("Emulation.setDeviceMetricsOverride", width=LAPTOP_WIDTH, height=768, deviceScaleFactor=1,
-                  mobile=False)
+        self.resize(LAPTOP_WIDTH)
+
+    def resize(self, width: int) -> None:
+        """Lay pages out `width` CSS px wide, as a phone does below 600 px (its viewport meta tag obeyed)."""
+        self.width = width
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1,
+                  mobile=width < 600)
 
     def _devtools_port(self, announce: Path) -> str:
         deadline = time.monotonic() + 30
@@ -212,12 +229,15 @@ class Chromium:
         return [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"]
 
     def screenshot(self, target: Path) -> None:
-        """A full-page PNG at laptop width."""
+        """A full-page PNG at the current width."""
         height = self.evaluate("document.documentElement.scrollHeight")
-        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                         clip={"x": 0, "y": 0, "width": LAPTOP_WIDTH, "height": height, "scale": 1})
         target.parent.mkdir(exist_ok=True)
-        target.write_bytes(base64.b64decode(shot["data"]))
+        target.write_bytes(self.capture({"x": 0, "y": 0, "width": self.width, "height": height}))
+
+    def capture(self, box: dict[str, float]) -> bytes:
+        """A PNG of a box of the page (page coordinates, CSS px)."""
+        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True, clip={**box, "scale": 1})
+        return base64.b64decode(shot["data"])
 
     def close(self) -> None:
         self.socket.close()
@@ -238,6 +258,23 @@ HEADLINE = ("Object.fromEntries([...document.querySelectorAll('[data-key]')]"
 CONTENTS = ("[...document.querySelectorAll('nav.mi-toc a')]"
             ".map(a => !!document.getElementById(decodeURIComponent(a.hash.slice(1))))")
 FITS_WIDTH = "document.documentElement.scrollWidth <= window.innerWidth"
+FIGURES = ("[...document.querySelectorAll('figure.mi-figure svg')].filter(s => s.getBoundingClientRect().width)"
+           ".map(s => s.getAttribute('aria-label'))")
+SHOWN_TEXT = """[...document.querySelectorAll('figure.mi-figure svg')].filter(s => s.getBoundingClientRect().width)
+  .flatMap(svg => [...svg.querySelectorAll('text')].map(t => ({
+    figure: svg.getAttribute('aria-label'), text: t.textContent,
+    px: parseFloat(getComputedStyle(t).fontSize) * svg.getBoundingClientRect().width / svg.viewBox.baseVal.width})))"""
+OVERFLOWING = """[...document.querySelectorAll('body *')].filter(e => {
+  const box = e.getBoundingClientRect();
+  return box.width > 0 && (box.left < -1 || box.right > window.innerWidth + 1) && !e.closest('.mi-scroll');
+}).map(e => e.tagName + ' ' + (e.getAttribute('class') || '') + ' ' + (e.textContent || '').slice(0, 40))"""
+TABLES = """[...document.querySelectorAll('main table')].map(t => {
+  const box = t.closest('.mi-scroll');
+  return {wrapped: !!box, scrolls: !!box && box.scrollWidth > box.clientWidth + 8,
+          overflow: box ? getComputedStyle(box).overflowX : '', keyboard: !!box && box.tabIndex === 0};
+})"""
+STALE = ("[...document.querySelectorAll('.mi-stale[role=alert]')].filter(e => e.getBoundingClientRect().width)"
+         ".map(e => e.innerText)")
 
 
 def assert_renders_cleanly(browser: Chromium, page: Path) -> None:
@@ -252,10 +289,11 @@ def assert_renders_cleanly(browser: Chromium, page: Path) -> None:
 @pytest.mark.slow
 def test_report_renders_offline_with_every_figure_and_a_working_contents(archive, browser):
     report = archive["reports"] / "good" / "report.html"
+    browser.resize(LAPTOP_WIDTH)
     assert_renders_cleanly(browser, report)
-    images = browser.evaluate(IMAGES)
-    assert len(images) >= 9
-    assert all(i["alt"].startswith("Chart. ") for i in images), [i["alt"] for i in images]
+    figures = browser.evaluate(FIGURES)
+    assert len(figures) >= 9
+    assert all(f.startswith("Chart. ") for f in figures), figures
     links = browser.evaluate(CONTENTS)
     assert len(links) >= 8 and all(links)
     text = browser.evaluate("document.body.innerText")
@@ -266,6 +304,7 @@ def test_report_renders_offline_with_every_figure_and_a_working_contents(archive
 
 @pytest.mark.slow
 def test_headline_numbers_match_run_json_and_the_marts(archive, browser):
+    browser.resize(LAPTOP_WIDTH)
     browser.open(archive["reports"] / "good" / "report.html")
     shown = browser.evaluate(HEADLINE)
     summary, rows = archive["summary"], archive["run"]["rows"]
@@ -283,6 +322,7 @@ def test_headline_numbers_match_run_json_and_the_marts(archive, browser):
 @pytest.mark.slow
 def test_index_lists_both_runs_and_every_linked_page_renders(archive, browser):
     index = archive["reports"] / "index.html"
+    browser.resize(LAPTOP_WIDTH)
     assert_renders_cleanly(browser, index)
     rows = browser.evaluate("[...document.querySelectorAll('tr[data-run-id]')].map(r => r.innerText)")
     good, bad = (next(r for r in rows if run_id in r) for run_id in ("good", "bad"))
@@ -298,3 +338,114 @@ def test_index_lists_both_runs_and_every_linked_page_renders(archive, browser):
     for link in sorted(expected - {"good/report.html"}):
         assert_renders_cleanly(browser, archive["reports"] / link)
         assert browser.evaluate("document.querySelectorAll('.jp-InputArea').length") > 0, f"{link} hides its code"
+
+
+# ---- a laptop and a phone ------------------------------------------------------------------------
+def edge_darkness(png: bytes) -> tuple[float, float]:
+    """How much darker than white the leftmost and rightmost 3 px of a screenshot are (0-255)."""
+    pixels = Image.open(io.BytesIO(png)).convert("L")
+
+    def darkness(x0: int) -> float:
+        return 255 - sum(pixels.crop((x0, 0, x0 + 3, pixels.height)).getdata()) / (3 * pixels.height)
+    return darkness(0), darkness(pixels.width - 3)
+
+
+def scroll_edges(browser: Chromium, index: int, to_end: bool) -> tuple[float, float]:
+    """Edge darkness of the index-th table box, scrolled to its start or its end."""
+    box = browser.evaluate(f"""(() => {{ const box = document.querySelectorAll('.mi-scroll')[{index}];
+        box.scrollLeft = {'box.scrollWidth' if to_end else 0}; box.scrollIntoView();
+        const r = box.getBoundingClientRect();
+        return {{x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: r.height}}; }})()""")
+    return edge_darkness(browser.capture(box))
+
+
+def assert_fits_with_tables_that_show_they_scroll(browser: Chromium, page: Path) -> None:
+    """Nothing wider than the screen but tables, each in a box that scrolls (by keyboard too) and, when
+    it has more to show on a side, darkens that edge."""
+    assert browser.evaluate(FITS_WIDTH), f"{page.name} scrolls sideways at {browser.width} px"
+    assert browser.evaluate(OVERFLOWING) == [], f"{page.name}: content wider than {browser.width} px"
+    tables = browser.evaluate(TABLES)
+    assert tables and all(t["wrapped"] and t["overflow"] == "auto" and t["keyboard"] for t in tables), tables
+    scrolling = [i for i, t in enumerate(tables) if t["scrolls"]]
+    if browser.width < 600:
+        assert scrolling, "no table is wider than a phone: the scroll cue went untested"
+    for index in scrolling[:1]:
+        left, right = scroll_edges(browser, index, to_end=False)
+        assert right > left + 20, f"no shadow on the right edge of a table with more to its right ({left}, {right})"
+        left, right = scroll_edges(browser, index, to_end=True)
+        assert left > right + 20, f"no shadow on the left edge of a table scrolled to its end ({left}, {right})"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", WIDTHS)
+def test_report_reads_on_a_laptop_and_a_phone(archive, browser, width):
+    report = archive["reports"] / "good" / "report.html"
+    browser.resize(width)
+    browser.open(report)
+    assert_fits_with_tables_that_show_they_scroll(browser, report)
+    shown = browser.evaluate(SHOWN_TEXT)
+    assert len(browser.evaluate(FIGURES)) >= 9 and shown
+    small = sorted({(round(t["px"], 1), t["text"]) for t in shown if t["px"] < 8})
+    assert small == [], f"figure text under 8 px at {width} px: {small[:10]}"
+    on_map = {t["text"] for t in shown if t["figure"].startswith("Chart. Where offenses were reported")}
+    assert {label(name) for name in synthetic_outlines().names} <= on_map  # the demo's precinct outlines, named
+    text = browser.evaluate("document.body.innerText")
+    assert "How to cite the data: synthetic demo data (not real incidents)" in text
+    browser.screenshot(ARTIFACTS / f"report-{width}.png")
+
+
+def made_on(run: dict[str, Any]) -> pd.Timestamp:
+    """The Memphis day a run started (its report's "today")."""
+    return pd.Timestamp(run["started_at"]).tz_convert("America/Chicago").tz_localize(None).normalize()
+
+
+@pytest.mark.slow
+def test_the_demo_report_warns_that_its_snapshot_is_stale(archive, browser):
+    browser.resize(WIDTHS[-1])
+    browser.open(archive["reports"] / "good" / "report.html")
+    age = (made_on(archive["run"]) - pd.Timestamp(archive["summary"]["last_offense_date"])).days
+    assert age > STALE_DAYS, "the demo's snapshot (DEMO_ANCHOR) is no longer in the past: pick a stale case"
+    assert browser.evaluate(STALE) == [
+        f"Stale data. The newest offense in this synthetic data is from "
+        f"{pd.Timestamp(archive['summary']['last_offense_date']):%d %B %Y}, {age} days before this report was made: "
+        "the demo is a fixed snapshot (-p demo_day N serves the days after it)."]
+
+
+@pytest.fixture(scope="module")
+def live_report(tmp_path_factory) -> dict[str, Any]:
+    """A report of the live ArcGIS preset (the demo's rows, served by the test server on 127.0.0.1):
+    real data's citation, and its newest offense weeks before the run."""
+    root = tmp_path_factory.mktemp("live")
+    rows = {row["ObjectId"]: row for row in demo_snapshot(ROWS, 42, 0).to_pylist()}  # one row per ObjectId
+    with FakeServer() as server:
+        url = server.add_arcgis(list(rows.values()), arcgis_fields(load_preset("memphis-arcgis")))
+        run = run_pipeline("--source", "memphis-arcgis", "-p", "base_url", url, "--run-id", "live",
+                           "-p", "http_retries", "1", "-p", "http_backoff", "0", "-p", "data_dir", str(root / "data"),
+                           "--reports-dir", str(root / "reports"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    doc = json.loads((root / "reports" / "live" / "run.json").read_text())
+    summary = LocalWarehouse(Path(doc["data_root"]) / "warehouse").read_mart("summary").iloc[0]
+    age = (made_on(doc) - pd.Timestamp(summary["last_offense_date"])).days
+    assert age > STALE_DAYS, "the demo's rows (DEMO_ANCHOR) are no longer weeks old: pick a stale case"
+    return {"report": root / "reports" / "live" / "report.html", "url": url, "run": doc, "summary": summary,
+            "age": age}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_live_report_cites_its_source_and_warns_when_the_data_is_stale(live_report, browser, width):
+    browser.resize(width)
+    browser.open(live_report["report"])
+    assert_fits_with_tables_that_show_they_scroll(browser, live_report["report"])
+    last = pd.Timestamp(live_report["summary"]["last_offense_date"])
+    assert browser.evaluate(STALE) == [
+        f"Stale data. The newest offense in this data is from {last:%d %B %Y}, {live_report['age']} days before this "
+        "report was made: the source may have stopped updating, or this run could not reach it. Recent figures are "
+        "out of date."]
+    cite = live_report["run"]["citation"]
+    assert (cite["publisher"], cite["url"]) == ("Memphis Police Department", live_report["url"])
+    text = browser.evaluate("document.body.innerText")
+    assert f"How to cite the data: Memphis Police Department, {cite['title']}, {cite['url']}, " \
+           f"retrieved {cite['retrieved_at']}; the source was last updated " in text
+    assert "Synthetic data" not in text
+    browser.screenshot(ARTIFACTS / f"report-live-{width}.png")

@@ -76,7 +76,7 @@ def test_full_run_then_nightly_run(tmp_path, capsys):
     assert rows["received"] == 3000 == rows["loaded"] + rows["quarantined"] + rows["duplicates"]
     assert first["watermark"]["before"] is None and first["watermark"]["after"]
     html = (folder / "report.html").read_text()
-    assert "Synthetic data" in html and "<img" in html and "def " not in html
+    assert "Synthetic data" in html and '<svg aria-label="Chart. ' in html and "def " not in html
 
     assert run(tmp_path, "--run-id", "day1", "-p", "demo_day", "1") == 0
     second = manifest(tmp_path, "day1")

@@ -29,7 +29,7 @@ KEYS = ("offense_month", "offense_date", "category", "nibrs_crime_against", "nib
 COUNTED = {  # mart: the keys it counts offense rows and distinct incidents by
     "monthly_category": ("offense_month", "category"),
     "monthly_totals": ("offense_month",),
-    "daily_category": ("offense_date", "category", "nibrs_crime_against"),  # for year-to-date and 28-day
+    "daily_category": ("offense_date", "category", "nibrs_crime_against", "nibrs_group"),  # year to date, 28 days
     "category_totals": ("category", "nibrs_crime_against", "nibrs_group"),
     "precinct_monthly": ("offense_month", "precinct"),  # precinct UNKNOWN where missing
     "summary": (),  # one row: totals, span and freshness, rows per geo status

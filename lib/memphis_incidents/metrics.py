@@ -26,6 +26,7 @@ CRIME_AGAINST = {"PERSONS": "Crimes against persons", "PROPERTY": "Crimes agains
                  "SOCIETY": "Crimes against society"}
 NOT_CLASSIFIED = "Not classified"
 GROUPS = (*CRIME_AGAINST.values(), NOT_CLASSIFIED)  # NIBRS crime-against groups, in reading order
+NIBRS_GROUPS = {"A": "Group A", "B": "Group B"}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ALL_CATEGORIES = "All categories"
 LOAD_LABELS = {"received": "rows received from the source", "loaded": "loaded into the warehouse",
@@ -60,7 +61,7 @@ def month_grid(monthly: pd.DataFrame, last_offense_date: Any, by: str | None = N
                            name="offense_month")
     keys = ["offense_month", by] if by else ["offense_month"]
     index = pd.MultiIndex.from_product([months, sorted(data[by].unique())], names=keys) if by else months
-    counts = data.set_index(keys)[list(UNIT)]
+    counts = data.set_index(keys)[[unit for unit in UNIT if unit in data.columns]]
     return counts.reindex(index, fill_value=0).reset_index()
 
 
@@ -115,11 +116,29 @@ def crime_against_label(codes: pd.Series) -> pd.Series:
     return codes.map(CRIME_AGAINST).fillna(NOT_CLASSIFIED)
 
 
+def nibrs_group_label(codes: pd.Series) -> pd.Series:
+    """NIBRS Group A / B codes as reader labels (Group A, Group B, else Not classified)."""
+    return codes.map(NIBRS_GROUPS).fillna(NOT_CLASSIFIED)
+
+
+ROLLUPS = {"crime_against": ("nibrs_crime_against", crime_against_label),  # roll-up: source column, labels
+           "nibrs_group": ("nibrs_group", nibrs_group_label)}
+
+
 def category_groups(category_totals: pd.DataFrame) -> pd.Series:
     """Each category's NIBRS crime-against label (the one holding most of its offense rows)."""
     data = category_totals.assign(crime_against=crime_against_label(category_totals["nibrs_crime_against"]))
     main = data.sort_values("offense_rows", ascending=False).drop_duplicates("category")
     return main.set_index("category")["crime_against"]
+
+
+def monthly_by_group(daily_category: pd.DataFrame) -> pd.DataFrame:
+    """Offense rows per month and NIBRS crime-against group, each row in its own group (a category
+    the source files under two groups counts in both)."""
+    days = pd.to_datetime(daily_category["offense_date"])
+    data = daily_category.assign(offense_month=days.dt.to_period("M").dt.to_timestamp(),
+                                 group=crime_against_label(daily_category["nibrs_crime_against"]))
+    return data.groupby(["offense_month", "group"], as_index=False)["offense_rows"].sum()
 
 
 def category_shares(category_totals: pd.DataFrame) -> pd.DataFrame:
@@ -134,7 +153,7 @@ def nibrs_rollup(category_totals: pd.DataFrame) -> pd.DataFrame:
     """Offense rows by NIBRS crime-against group and Group A / B, with each group's share."""
     data = category_totals.assign(
         crime_against=crime_against_label(category_totals["nibrs_crime_against"]),
-        nibrs_group="Group " + category_totals["nibrs_group"].fillna("?").astype(str))
+        nibrs_group=nibrs_group_label(category_totals["nibrs_group"]))
     table = data.pivot_table(index="crime_against", columns="nibrs_group", values="offense_rows",
                              aggfunc="sum", fill_value=0)
     table.columns.name = None
@@ -191,12 +210,12 @@ def change_tables(daily_category: pd.DataFrame, shares: pd.DataFrame,
 
 
 def compstat_tables(daily_category: pd.DataFrame, last_day: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    """The CompStat table by category (every one), and rolled up by NIBRS crime-against group."""
-    groups = daily_category.assign(crime_against=crime_against_label(daily_category["nibrs_crime_against"]))
-    tables = {}
-    for key, daily in (("category", daily_category), ("crime_against", groups)):
-        tables[key] = compstat_wide(compstat(daily, key, last_day, dispersions(daily, key, last_day)), key)
-    return tables
+    """The CompStat table by category (every one), and rolled up by each row's own NIBRS crime-against
+    group and Group A / B (ROLLUPS), keyed "category", "crime_against" and "nibrs_group"."""
+    frames = {"category": daily_category, **{key: daily_category.assign(**{key: labels(daily_category[column])})
+                                             for key, (column, labels) in ROLLUPS.items()}}
+    return {key: compstat_wide(compstat(daily, key, last_day, dispersions(daily, key, last_day)), key)
+            for key, daily in frames.items()}
 
 
 def twelve_months(monthly_totals: pd.DataFrame, last_offense_date: Any) -> dict[str, Any] | None:

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pandas as pd
-from IPython.display import HTML, Image, Markdown, display
+from IPython.display import HTML, Markdown, display
+from markupsafe import Markup
 
 from .backends import Backends
 from .config import Preset, RunParameters, load_preset
+from .fingerprint import digest
 from .labels import labelled
 from .marts import UNIT
 from .pages import render
@@ -26,13 +27,12 @@ from .steps import step_named
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from pandas.io.formats.style import Styler
 
 PROJECT_MARKER = "run_pipeline.py"
-FIGURE_DPI = 144
-CSS_PIXELS_PER_INCH = 96
 COLUMN_LABELS = {**UNIT, "pct_change": "% change", "z": "z-score", "crime_against": "NIBRS crime against",
-                 "change_28_days": "% change, 28 days", "change_year_to_date": "% change, year to date",
-                 "three_year_average": "3-year average, year to date"}
+                 "nibrs_group": "NIBRS group", "change_28_days": "% change, 28 days",
+                 "change_year_to_date": "% change, year to date", "three_year_average": "3-year average, year to date"}
 NAMED_FORMATS = {"share": "{:.1%}", "pct_change": "{:+.0%}", "z": "{:+.1f}", "change": "{:+,}",
                  "change_28_days": "{:+.0%}", "change_year_to_date": "{:+.0%}", "three_year_average": "{:,.1f}"}
 LABELLED = ("category", "precinct")  # columns shown in the report's label style (labels.py)
@@ -180,16 +180,28 @@ def table_formats(frame: pd.DataFrame) -> dict[str, str]:
 
 
 def show_table(frame: pd.DataFrame, caption: str) -> None:
-    """Display a frame as a captioned table: readable column names, number formats, text left-aligned,
+    """Display a frame as the report shows tables (table_html)."""
+    display(HTML(table_html(frame, caption)))
+
+
+def table_html(frame: pd.DataFrame, caption: str) -> str:
+    """A table under its caption, in a box that scrolls sideways (by keyboard too) when the table is
+    wider than the screen, with a shadow at each edge that has more to show."""
+    name = "t" + digest([caption, list(frame.columns), len(frame)])
+    return render("report/table.html.j2", caption=caption, id=name,
+                  table=Markup(styled_table(frame).set_uuid(name).to_html()))
+
+
+def styled_table(frame: pd.DataFrame) -> Styler:
+    """A frame as the report's tables show it: readable column names, number formats, text left-aligned,
     categories and precincts in the report's one label style."""
     frame = frame.assign(**{c: labelled(frame[c]) for c in LABELLED if c in frame.columns})
     text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    styler = (frame.style.format(table_formats(frame), na_rep="–").hide(axis="index")
-              .relabel_index([COLUMN_LABELS.get(c, c.replace("_", " ")) for c in frame.columns], axis=1)
-              .set_properties(subset=text, **{"text-align": "left"})
-              .set_table_styles([{"selector": f"th.col{frame.columns.get_loc(c)}",
-                                  "props": "text-align: left"} for c in text]))
-    display(styler.set_caption(caption))
+    return (frame.style.format(table_formats(frame), na_rep="–").hide(axis="index")
+            .relabel_index([COLUMN_LABELS.get(c, c.replace("_", " ")) for c in frame.columns], axis=1)
+            .set_properties(subset=text, **{"text-align": "left"})
+            .set_table_styles([{"selector": f"th.col{frame.columns.get_loc(c)}",
+                                "props": "text-align: left"} for c in text]))
 
 
 def show_html(page: str) -> None:
@@ -197,12 +209,9 @@ def show_html(page: str) -> None:
     display(HTML(page))
 
 
-def show_figure(fig: Figure) -> None:
-    """Display a figure as a PNG with alt text (from its titles and axis labels), at a size that
-    reads on a laptop screen and stays sharp on high-density ones."""
-    from .figures import figure_alt_text  # here, not at the top: notebooks that do not plot skip matplotlib
+def show_figure(build: Callable[..., Figure], *args: Any, **kwargs: Any) -> None:
+    """Display the figure `build(*args, **kwargs)` draws (a figures or maps function) as the report
+    shows figures: inline SVG, for a laptop and for a phone (figure_html.py)."""
+    from .figure_html import figure_html  # here, not at the top: notebooks that do not plot skip matplotlib
 
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=FIGURE_DPI)
-    display(Image(data=buffer.getvalue(), alt=figure_alt_text(fig),
-                  width=round(fig.get_figwidth() * CSS_PIXELS_PER_INCH)))
+    display(HTML(figure_html(build, *args, **kwargs)))
