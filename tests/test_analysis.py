@@ -9,7 +9,7 @@ import pytest
 from bs4 import BeautifulSoup
 from matplotlib.figure import Figure
 
-from memphis_incidents import figures, findings, maps, metrics, notebook
+from memphis_incidents import figures, findings, labels, maps, metrics, notebook
 from memphis_incidents.citation import citation, citation_markdown
 from memphis_incidents.config import load_preset
 from memphis_incidents.figure_html import figure_html
@@ -348,8 +348,22 @@ def test_table_formats_follow_column_meaning():
     frame = pd.DataFrame({"category": ["A"], "offense_rows": [1200], "share": [0.25], "pct_change": [0.1],
                           "z": [2.0], "change": [-3]})
     formats = notebook.table_formats(frame)
-    assert [formats[c].format(frame.loc[0, c]) for c in formats] == ["1,200", "25.0%", "+10%", "+2.0", "-3"]
+    shown = [f(frame.loc[0, c]) if callable(f) else f.format(frame.loc[0, c]) for c, f in formats.items()]
+    assert shown == ["1,200", "25.0%", "+10%", "+2.0", "-3"]
     assert "category" not in formats
+
+
+def test_shares_too_small_to_print_say_so_and_none_is_zero():
+    assert [labels.percent(x) for x in (0.0, 0.0001, 0.0004, 0.0006, 0.289, float("nan"))] == [
+        "0%", "<0.1%", "<0.1%", "0.1%", "28.9%", "–"]
+
+
+def test_a_change_too_small_to_test_shows_no_percent_change_or_z_score():
+    frame = pd.DataFrame({"category": ["BRIBERY", "FRAUD"], "previous": [2, 100], "current": [0, 60],
+                          "pct_change": [-1.0, -0.4], "z": [-1.4, -3.1], "reading": ["too few to judge", "fall"]})
+    cells = notebook.styled_table(frame).to_html()
+    assert "-100%" not in cells and "-1.4" not in cells
+    assert "-40%" in cells and "-3.1" in cells
 
 
 def test_the_precinct_map_names_every_precinct_and_counts_rows_outside_all_of_them(marts):

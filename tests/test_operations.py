@@ -9,7 +9,8 @@ import nbformat
 import pytest
 
 from memphis_incidents.errors import ExitCode
-from memphis_incidents.fingerprint import package_digest, skip_reason
+from memphis_incidents.fingerprint import INPUTS, package_digest, skip_reason
+from memphis_incidents.reporting_lag import local_today
 from memphis_incidents.steps import step_named
 from memphis_incidents.retention import runs_to_prune
 from memphis_incidents.runner import main
@@ -49,6 +50,12 @@ def test_a_change_in_package_code_changes_the_fingerprint(tmp_path):
     before = package_digest(tmp_path / "pkg")
     (tmp_path / "pkg" / "metrics.py").write_text((tmp_path / "pkg" / "metrics.py").read_text() + "\n# x\n")
     assert package_digest(tmp_path / "pkg") != before
+
+
+def test_the_report_is_made_again_on_a_new_memphis_day_so_its_stale_data_warning_is_current():
+    assert "today" in step_named("analysis").reads
+    assert not any("today" in step_named(name).reads for name in ("ingest", "load", "aggregate"))
+    assert INPUTS["today"](None) == local_today().strftime("%Y-%m-%d")
 
 
 def test_dry_run_names_why_each_step_would_run_or_not(tmp_path, capsys):

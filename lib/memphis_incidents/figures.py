@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
-from .labels import label, labelled
+from .labels import label, labelled, percent
 from .marts import UNIT
 from .metrics import CRIME_AGAINST, GROUPS, latest_full_month, month_grid, monthly_by_group, rolling_totals
 from .significance import READINGS
@@ -65,7 +65,7 @@ def figure_categories(shares: pd.DataFrame, top: int = 15, width: float = WIDE) 
     ax = fig.subplots()
     ax.barh(labelled(data["category"]), data["offense_rows"], color=data["crime_against"].map(GROUP_COLOURS))
     for y, (rows, share) in enumerate(zip(data["offense_rows"], data["share"])):
-        ax.annotate(f" {share:.1%}" if narrow else f" {rows:,} ({share:.1%})", (rows, y), va="center", fontsize=8)
+        ax.annotate(f" {percent(share)}" if narrow else f" {rows:,} ({percent(share)})", (rows, y), va="center", fontsize=8)
     ax.set_title(f"The {len(data)} largest categories, all reported months", wrap=True)
     ax.set(xlabel="offense rows (all months)", ylabel="")
     count_ticks(ax.xaxis, width)

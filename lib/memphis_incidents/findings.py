@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from .labels import label
+from .labels import label, percent
 from .metrics import Period, category_shares, change_tables, comparison_periods, nibrs_rollup, twelve_months
 from .precincts import Outlines
 from .significance import FALL, RISE
@@ -72,6 +72,7 @@ def outlines_text(outlines: Outlines, outside: Mapping[str, Any]) -> str:
     """Where the map's outlines come from, and the located rows that fall inside none of them."""
     origin = ("synthetic outlines made for the synthetic demo data (not MPD's precincts)" if outlines.synthetic
               else f"MPD's station areas from {outlines.source}, retrieved {outlines.retrieved_at}")
-    return (f"Precinct outlines: {origin}. {outside['offense_rows']:,} located offense rows "
-            f"({outside['share']:.1%}) fall inside no precinct outline. Precincts shown grey recorded none "
+    rows = f"{outside['offense_rows']:,} located offense {'row' if outside['offense_rows'] == 1 else 'rows'}"
+    return (f"Precinct outlines: {origin}. {rows} ({percent(outside['share'])}) fall inside no precinct "
+            "outline. Precincts shown hatched recorded none "
             "in the last 12 complete months (or are named differently in the incident data).")

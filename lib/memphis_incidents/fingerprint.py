@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from .backends import Backends
 from .layout import FINGERPRINTS
+from .reporting_lag import local_today
 from .steps import Step
 from .storage import read_json, write_json
 
@@ -24,6 +25,7 @@ INPUTS: dict[str, Callable[[Backends], Any]] = {  # what a step may read, as a v
     "incidents": lambda backends: backends.warehouse.version_token("incidents"),
     "marts": lambda backends: backends.warehouse.version_token("marts"),
     "quarantine": lambda backends: backends.warehouse.version_token("quarantine"),
+    "today": lambda backends: f"{local_today():%Y-%m-%d}",  # a report says how old its data is today
 }
 
 

@@ -31,6 +31,13 @@ def label(text: object) -> object:
     return "".join(word if i and word in SMALL_WORDS else word[:1].upper() + word[1:] for i, word in enumerate(words))
 
 
+def percent(share: float) -> str:
+    """A share as a percentage: "<0.1%" for a small share that is not none, "0%" for none."""
+    if pd.isna(share):
+        return "–"
+    return "0%" if share == 0 else "<0.1%" if 0 < share < 0.0005 else f"{share:.1%}"
+
+
 def labelled(values: pd.Series) -> pd.Series:
     return values.map(label)
 

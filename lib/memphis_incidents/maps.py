@@ -24,6 +24,7 @@ from .schema import CITY_BOX
 
 DOWNTOWN = (35.1495, -90.0490)  # latitude, longitude of downtown Memphis, a landmark for the map
 LAT, LON = CITY_BOX["lat"], CITY_BOX["lon"]
+CHOROPLETH = "YlOrBr"  # light to dark with no grey in between: a precinct with no rows is hatched, not grey
 ASPECT = 1 / math.cos(math.radians(sum(LAT) / 2))  # degrees of latitude are longer than of longitude here
 
 
@@ -86,13 +87,14 @@ def figure_precinct_map(geo_grid: pd.DataFrame, outlines: Outlines, precinct_row
     values = precinct_rows.reindex([name.upper() for name in outlines.names])
     scale = Normalize(0, max(float(values.max()), 1.0) if values.notna().any() else 1.0)
     for name, path, value in zip(outlines.names, outlines.paths(), values):
-        colour = "#e0e0e0" if pd.isna(value) else matplotlib.colormaps[SEQUENTIAL](scale(value))
-        choropleth.add_patch(PathPatch(path, facecolor=colour, edgecolor="white", linewidth=1.2))
+        colour = "white" if pd.isna(value) else matplotlib.colormaps[CHOROPLETH](scale(value))
+        choropleth.add_patch(PathPatch(path, facecolor=colour, linewidth=1.2, edgecolor="0.6" if pd.isna(value)
+                                       else "white", hatch="///" if pd.isna(value) else None))
         for ax in (hexmap, choropleth):
             ax.add_patch(PathPatch(path, fill=False, edgecolor="0.25", linewidth=0.8))
             ax.annotate(label(name), np.asarray(path.vertices).mean(0), ha="center", va="center", fontsize=8,
                         bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75, "linewidth": 0})
-    shading = fig.colorbar(ScalarMappable(scale, SEQUENTIAL), ax=choropleth, shrink=0.7, location="bottom",
+    shading = fig.colorbar(ScalarMappable(scale, CHOROPLETH), ax=choropleth, shrink=0.7, location="bottom",
                            label="offense rows per precinct, last 12 complete months")
     count_ticks(shading.ax.xaxis, NARROW)  # a short bar: few ticks, as on a phone
     map_axes(hexmap, "Located offense rows, all years")

@@ -18,8 +18,9 @@ from markupsafe import Markup
 from .backends import Backends
 from .config import Preset, RunParameters, load_preset
 from .fingerprint import digest
-from .labels import labelled
+from .labels import labelled, percent
 from .marts import UNIT
+from .significance import TOO_FEW
 from .pages import render
 from .profiles import backends_for
 from .runlog import read_step_record, write_step_record
@@ -33,8 +34,10 @@ PROJECT_MARKER = "run_pipeline.py"
 COLUMN_LABELS = {**UNIT, "pct_change": "% change", "z": "z-score", "crime_against": "NIBRS crime against",
                  "nibrs_group": "NIBRS group", "change_28_days": "% change, 28 days",
                  "change_year_to_date": "% change, year to date", "three_year_average": "3-year average, year to date"}
-NAMED_FORMATS = {"share": "{:.1%}", "pct_change": "{:+.0%}", "z": "{:+.1f}", "change": "{:+,}",
+NAMED_FORMATS: dict[str, Any] = {"share": percent, "pct_change": "{:+.0%}", "z": "{:+.1f}", "change": "{:+,}",
                  "change_28_days": "{:+.0%}", "change_year_to_date": "{:+.0%}", "three_year_average": "{:,.1f}"}
+UNTESTED_COLUMNS = {"reading": ("pct_change", "z"), "reading_28_days": ("change_28_days",),
+                    "reading_year_to_date": ("change_year_to_date",)}  # a reading: the changes it judges
 LABELLED = ("category", "precinct")  # columns shown in the report's label style (labels.py)
 
 
@@ -166,7 +169,7 @@ def day_text(moment: Any) -> str:
     return f"{moment.day} {moment:%b %Y}"
 
 
-def table_formats(frame: pd.DataFrame) -> dict[str, str]:
+def table_formats(frame: pd.DataFrame) -> dict[str, Any]:
     """Display formats by column: thousands separators for counts, percentages for shares."""
     formats = {}
     for column in frame.columns:
@@ -196,12 +199,22 @@ def styled_table(frame: pd.DataFrame) -> Styler:
     """A frame as the report's tables show it: readable column names, number formats, text left-aligned,
     categories and precincts in the report's one label style."""
     frame = frame.assign(**{c: labelled(frame[c]) for c in LABELLED if c in frame.columns})
+    frame = untested_blank(frame)
     text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     return (frame.style.format(table_formats(frame), na_rep="–").hide(axis="index")
             .relabel_index([COLUMN_LABELS.get(c, c.replace("_", " ")) for c in frame.columns], axis=1)
             .set_properties(subset=text, **{"text-align": "left"})
             .set_table_styles([{"selector": f"th.col{frame.columns.get_loc(c)}",
                                 "props": "text-align: left"} for c in text]))
+
+
+def untested_blank(frame: pd.DataFrame) -> pd.DataFrame:
+    """No percent change or z-score beside a change too small to test (1 -> 0 is not "-100%")."""
+    for reading, changes in UNTESTED_COLUMNS.items():
+        if reading in frame.columns:
+            untested = frame[reading] == TOO_FEW
+            frame = frame.assign(**{c: frame[c].mask(untested) for c in changes if c in frame.columns})
+    return frame
 
 
 def show_html(page: str) -> None:

@@ -32,7 +32,7 @@ STEPS = (
     Step("aggregate", "03_spark_aggregate.ipynb", "memphis_incidents.aggregate:aggregate",
          reads=("incidents",), writes=("marts",)),
     Step("analysis", "04_analysis.ipynb", None,
-         reads=("marts", "quarantine"), writes=("report",), outputs=(REPORT_PAGE,)),
+         reads=("marts", "quarantine", "today"), writes=("report",), outputs=(REPORT_PAGE,)),
 )
 STEP_NAMES = tuple(s.name for s in STEPS)
 
