@@ -58,8 +58,9 @@ class LocalWarehouse:
         return self.incidents_dir.current
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection with views `incidents`, `quarantine` and one per mart."""
-        con = duckdb.connect()
+        """An in-memory DuckDB connection with views `incidents`, `quarantine` and one per mart; its
+        memory is bounded (a query over a large table spills to the warehouse's scratch folder)."""
+        con = bounded_connection(self.root / SCRATCH)
         current = self.incidents_path()
         if current is not None:
             con.execute(f"CREATE VIEW incidents AS SELECT {', '.join(CANONICAL_SCHEMA.names)} "
