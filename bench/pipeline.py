@@ -56,8 +56,9 @@ def run_pipeline(rows: int, data_dir: Path, reports_dir: Path, run_id: str, day:
 
 def kernel_peaks(measured: Measured, steps: list[str]) -> dict[str, int]:
     """Peak memory of each step: its kernel and everything the kernel started (Spark's JVM).
-    Each step runs in a fresh kernel, started in step order."""
-    kernels = [child for child in measured.children if KERNEL in child.command]
+    Each step runs in a kernel of its own, which ends when the step ends; kernels start out of step
+    order (the next step's kernel boots while a step runs), so they are told apart by when they end."""
+    kernels = sorted((child for child in measured.children if KERNEL in child.command), key=lambda k: k.last_seen)
     if len(kernels) != len(steps):
         raise CommandFailed(f"saw {len(kernels)} kernels for steps {steps}: cannot tell their memory apart")
     return {step: kernel.peak_rss for step, kernel in zip(steps, kernels)}

@@ -47,6 +47,7 @@ def test_the_bench_writes_the_targets_as_ratios_to_u_and_every_measurement(tmp_p
     timed = [line for line in targets if "U |" in line and "generation to report.html" in line]
     assert len(timed) == 1 and (": met" in timed[0] or ": **missed**" in timed[0])
     assert sum("not measured" in line for line in targets) == 4  # nightly, Spark nightly, the 17M rows
+    assert any("peak memory of any step at 0.005M rows (the aggregate step)" in line for line in targets)  # the JVM
     assert "| measured |" in done.stdout  # the same tables are printed
 
 
