@@ -50,6 +50,10 @@ class Lake:
         with object_reader(self.storage, f"{BATCH.format(batch_id=batch_id)}/{BATCH_DATA}") as source:
             return pq.read_table(source)
 
+    def head(self, batch_id: str, rows: int = 5) -> pa.Table:
+        """A batch's first rows, read without the rest."""
+        return next(self.batch_chunks(batch_id, rows), pa.table({})).slice(0, rows)
+
     def batch_chunks(self, batch_id: str, rows: int) -> Iterator[pa.Table]:
         """A batch's rows, at most `rows` at a time, read as they are needed (a local lake streams
         its file; a bucket's object is fetched whole, then decoded chunk by chunk)."""
