@@ -78,6 +78,7 @@ def load_batch(meta: dict[str, Any], preset: Preset, backends: Backends,
     preset = batch_preset(meta, preset)
     with scratch_folder(backends) as folder:
         staged = staged_batch(meta, preset, backends, max_reject_share, folder)
+        pa.default_memory_pool().release_unused()  # the chunks' memory, before DuckDB needs its own
         result = backends.warehouse.upsert(staged.rows, withdraw_ids=staged.withdraw_ids,
                                            present_ids=staged.present_ids)
     record = {"batch_id": meta["batch_id"], **staged.counts, **result.as_dict(), "watermark": meta["watermark"]}
