@@ -110,7 +110,7 @@ class LocalWarehouse:
             touched = [r[0] for r in con.execute(f"""
                 SELECT {PARTITION} FROM changed UNION SELECT old_{PARTITION} FROM changed
                 UNION SELECT {PARTITION} FROM gone ORDER BY 1""").fetchall() if r[0] is not None]
-            version = self._write_version(con, current, touched)
+            version = self._write_version(con, current, touched, every_staged_row=result.unchanged == 0)
         result.partitions_rewritten = len(touched)
         result.version = version.name
         return result
@@ -155,7 +155,8 @@ class LocalWarehouse:
         return UpsertResult(inserted=inserted, updated=updated, unchanged=staged_rows - inserted - updated,
                             deleted_at_source=deleted, withdrawn=withdrawn)
 
-    def _write_version(self, con: duckdb.DuckDBPyConnection, current: Path | None, touched: list) -> Path:
+    def _write_version(self, con: duckdb.DuckDBPyConnection, current: Path | None, touched: list,
+                       every_staged_row: bool) -> Path:
         """Stage a new version: link untouched partitions, write touched ones, then publish.
 
         Touched months are merged a group at a time (about GROUP_ROWS rows: their stored rows that
@@ -173,7 +174,8 @@ class LocalWarehouse:
         with ThreadPoolExecutor(max_workers=writers) as pool:
             pending: deque[Future] = deque()
             for group in month_groups(con, files):
-                for month in month_slices(merged_rows(con, group, [f for m in group for f in files[m]])):
+                merged = merged_rows(con, group, [f for m in group for f in files[m]], every_staged_row)
+                for month in month_slices(merged):
                     pending.append(pool.submit(write_partition, staged, month))
                 while len(pending) > writers:  # months wait in memory only while a writer is busy
                     pending.popleft().result()
@@ -290,16 +292,22 @@ def month_groups(con: duckdb.DuckDBPyConnection, files: dict[date, list[str]]) -
     return [group for group in groups if group]
 
 
-def merged_rows(con: duckdb.DuckDBPyConnection, months: list[date], files: list[str]) -> pa.Table:
+def merged_rows(con: duckdb.DuckDBPyConnection, months: list[date], files: list[str],
+                every_staged_row: bool) -> pa.Table:
     """Touched months after the upsert, in partition then cluster order: their stored rows that
-    neither changed nor went, and the staged rows that changed into them."""
+    neither changed nor went, and the staged rows that changed into them (`every_staged_row`: all
+    did, as in a first load, so none is looked up). Each month filter is also a range, so DuckDB
+    skips the row groups of `changed` (sorted by month) and of the staged files outside it."""
+    within = {column: f"{column} BETWEEN $first AND $last AND {column} IN $months"
+              for column in (PARTITION, f"old_{PARTITION}", f"s.{PARTITION}")}
     kept = (f"""SELECT {', '.join(CANONICAL_SCHEMA.names)} FROM read_parquet($files, hive_partitioning = true)
-                ANTI JOIN (SELECT row_id FROM changed WHERE old_{PARTITION} IN $months) USING (row_id)
-                ANTI JOIN (SELECT row_id FROM gone WHERE {PARTITION} IN $months) USING (row_id)
+                ANTI JOIN (SELECT row_id FROM changed WHERE {within[f"old_{PARTITION}"]}) USING (row_id)
+                ANTI JOIN (SELECT row_id FROM gone WHERE {within[PARTITION]}) USING (row_id)
             UNION ALL """ if files else "")
-    sql = f"""SELECT * FROM ({kept}SELECT s.* FROM staged s
-                SEMI JOIN (SELECT row_id FROM changed WHERE {PARTITION} IN $months) USING (row_id)
-                WHERE s.{PARTITION} BETWEEN $first AND $last AND s.{PARTITION} IN $months)
+    changed = "" if every_staged_row else \
+        f"SEMI JOIN (SELECT row_id FROM changed WHERE {within[PARTITION]}) USING (row_id)"
+    sql = f"""SELECT * FROM ({kept}SELECT s.* FROM staged s {changed}
+                WHERE {within[f"s.{PARTITION}"]})
               ORDER BY {PARTITION}, category, row_id"""
     params: dict[str, Any] = {"months": months, "first": months[0], "last": months[-1],
                               **({"files": files} if files else {})}
