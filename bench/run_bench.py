@@ -233,7 +233,7 @@ def bench(args: argparse.Namespace, work: Path, scaled: scale.Scaled | None) -> 
                *layout_rows(experiment),
                *notebook_rows(work, work / "reports-0" / "bench-full-0", args.repeats, full_wall)]
     targets = target_rows([r.process_s for r in engines["duckdb"]], runs, experiment, scaled,
-                          str(args.out.parent / SCALE_FILE))
+                          shown(args.out.parent / SCALE_FILE))
     notes = [f"{args.rows:,} demo rows; {args.repeats} runs of each pipeline run and engine, "
              f"{max(args.repeats, 5)} of each layout query; the layout queries and the DuckDB engine "
              f"found {engines['duckdb'][0].rows:,} month × category rows, and all engines agree on them.",
@@ -251,8 +251,16 @@ def scale_main(args: argparse.Namespace, work: Path) -> None:
     where = args.out.parent / SCALE_FILE
     where.parent.mkdir(parents=True, exist_ok=True)
     scale.save(scaled, where)
-    print(scale.scale_section(scaled, str(where)), f"written to {where} (results.md shows it from the next "
+    print(scale.scale_section(scaled, shown(where)), f"written to {where} (results.md shows it from the next "
           "`make bench` on)", sep="\n")
+
+
+def shown(path: Path) -> str:
+    """A path as the results page names it: relative to the repository when it lies inside."""
+    try:
+        return str(path.resolve().relative_to(BENCH.parent))
+    except ValueError:
+        return str(path)
 
 
 def main(argv: list[str]) -> int:
@@ -273,7 +281,7 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(work, ignore_errors=True)
     notes_file = BENCH / "NOTES.md"
     account = notes_file.read_text(encoding="utf-8") if notes_file.exists() else ""
-    extra = scale.scale_section(scaled, str(args.out.parent / SCALE_FILE)) + "\n" + account
+    extra = scale.scale_section(scaled, shown(args.out.parent / SCALE_FILE)) + "\n" + account
     page = results_page(command_line(), (time.perf_counter() - started) / 60, [table(targets), table(details)],
                         notes, extra)
     args.out.parent.mkdir(parents=True, exist_ok=True)
