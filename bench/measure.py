@@ -32,6 +32,7 @@ class Tree:
     command: str = ""
     peak_rss: int = 0
     cpu_s: dict[int, float] = field(default_factory=dict)  # latest cumulative CPU per pid
+    last_seen: float = 0.0  # perf_counter of the last sample that found it alive
 
     @property
     def cpu_total(self) -> float:
@@ -47,6 +48,7 @@ class Tree:
                     self.cpu_s[proc.pid] = times.user + times.system
             except psutil.Error:
                 continue
+            self.last_seen = time.perf_counter()
         self.peak_rss = max(self.peak_rss, rss)
 
 

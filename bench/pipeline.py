@@ -31,10 +31,13 @@ class PipelineRun:
         return self.wall_s - sum(self.steps.values())
 
 
-def run_pipeline(rows: int, data_dir: Path, reports_dir: Path, run_id: str, day: int = 0) -> PipelineRun:
-    """Run the whole pipeline on the demo source once (`day` > 0: the nightly update of that day)."""
+def run_pipeline(rows: int, data_dir: Path, reports_dir: Path, run_id: str, day: int = 0,
+                 force: bool = False) -> PipelineRun:
+    """Run the whole pipeline on the demo source once (`day` > 0: the nightly update of that day;
+    `force`: every step runs even if its inputs are unchanged)."""
     command = [sys.executable, "run_pipeline.py", "--run-id", run_id, "--reports-dir", str(reports_dir),
-               "-p", "demo_rows", str(rows), "-p", "data_dir", str(data_dir), "-p", "demo_day", str(day)]
+               "-p", "demo_rows", str(rows), "-p", "data_dir", str(data_dir), "-p", "demo_day", str(day),
+               *(["--force"] if force else [])]
     measured = run_checked(command, f"pipeline run {run_id}")
     manifest = json.loads((reports_dir / run_id / "run.json").read_text())
     executed = [s for s in manifest["steps"] if s["status"] == "succeeded" and s["duration_s"] is not None]
@@ -53,8 +56,9 @@ def run_pipeline(rows: int, data_dir: Path, reports_dir: Path, run_id: str, day:
 
 def kernel_peaks(measured: Measured, steps: list[str]) -> dict[str, int]:
     """Peak memory of each step: its kernel and everything the kernel started (Spark's JVM).
-    Each step runs in a fresh kernel, started in step order."""
-    kernels = [child for child in measured.children if KERNEL in child.command]
+    Each step runs in a kernel of its own, which ends when the step ends; kernels start out of step
+    order (the next step's kernel boots while a step runs), so they are told apart by when they end."""
+    kernels = sorted((child for child in measured.children if KERNEL in child.command), key=lambda k: k.last_seen)
     if len(kernels) != len(steps):
         raise CommandFailed(f"saw {len(kernels)} kernels for steps {steps}: cannot tell their memory apart")
     return {step: kernel.peak_rss for step, kernel in zip(steps, kernels)}

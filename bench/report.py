@@ -90,8 +90,9 @@ def java_version() -> str:
     return out.stderr.splitlines()[0] if out.stderr else "Java (version unknown)"
 
 
-def results_page(command: list[str], minutes: float, rows: list[Row], notes: list[str], extra: str) -> str:
-    """bench/results.md: how it was made, the machine, the table, notes, and the hand-written account."""
+def results_page(command: list[str], minutes: float, tables: list[str], notes: list[str], extra: str) -> str:
+    """bench/results.md: how it was made, the machine, the targets' table and the table of every
+    measurement, notes, and what follows (the scale run, the hand-written account)."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return "\n".join([
         "# Benchmarks (`make bench`)",
@@ -104,9 +105,13 @@ def results_page(command: list[str], minutes: float, rows: list[Row], notes: lis
         "",
         *machine(),
         "",
-        "## Results",
+        "## Targets, as ratios to U",
         "",
-        table(rows),
+        tables[0],
+        "",
+        "## Every measurement",
+        "",
+        tables[1],
         "",
         *[f"- {note}" for note in notes],
         "",

@@ -156,14 +156,14 @@ def test_count_is_what_pull_yields():
     src = source(rows=5_000, day=3)
     since = iso_utc(demo_world.publication_time(0))
     assert src.count(since) == sum(p.num_rows for p in src.pull(since).tables)
-    assert src.count(None) == src.snapshot.num_rows
+    assert src.count(None) == sum(p.num_rows for p in src.pull(None).tables) == demo_snapshot(5_000, 1, 3).num_rows
     assert 0 < src.count(since) < src.count(None)
 
 
 def test_watermark_is_the_latest_edit_as_iso_utc():
-    src = source(day=1)
-    assert src.watermark_of(src.snapshot) == iso_utc(demo_world.publication_time(1))
-    assert src.watermark_of(src.snapshot.slice(0, 0)) is None
+    src, snapshot = source(day=1), demo_snapshot(2_000, 1, 1)
+    assert src.watermark_of(snapshot) == iso_utc(demo_world.publication_time(1))
+    assert src.watermark_of(snapshot.slice(0, 0)) is None
 
 
 def test_describe_names_the_parameters():
@@ -172,14 +172,15 @@ def test_describe_names_the_parameters():
     )
 
 
-def test_the_snapshot_is_generated_once_per_source(monkeypatch):
+def test_the_layer_is_made_once_per_pull_and_never_to_count_it_whole(monkeypatch):
     calls = []
-    empty = demo_rows.RAW_SCHEMA.empty_table()
-    monkeypatch.setattr(demo, "demo_snapshot", lambda *args: calls.append(args) or empty)
+    made = demo.snapshot_blocks
+    monkeypatch.setattr(demo, "snapshot_blocks", lambda *args: calls.append(args) or made(*args))
     src = source()
-    src.count(None)
+    assert src.count(None) == 2_000 and calls == []
     list(src.pull("2026-01-01T00:00:00.000Z").tables)
-    assert calls == [(2_000, 1, 0)]
+    list(src.pull(None).tables)
+    assert calls == [(2_000, 1, 0)] * 2
 
 
 # --- realistic structure ------------------------------------------------------------------------
@@ -360,3 +361,30 @@ def test_a_few_rows_lack_a_crime_id_or_a_station(day0):
     assert 1 <= day0["Crime_ID"].isna().sum() <= ROWS * 0.001
     assert {"OCU"} <= set(day0["Precinct"].dropna()) - set(demo_world.vocabulary()["precincts"])
     assert day0["Precinct"].isna().any()
+
+
+# --- a large layer, made block by block -----------------------------------------------------------
+
+def test_a_layer_made_in_blocks_keeps_every_rule_of_one_made_whole(monkeypatch):
+    monkeypatch.setattr(demo, "BLOCK_ROWS", 700)
+    blocks = list(demo.snapshot_blocks(5_000, 3, 2))
+    assert len(blocks) > 8 and all(block.schema == demo_rows.RAW_SCHEMA for block in blocks)
+    day0, day2 = demo_snapshot(5_000, 3, 0), pa.concat_tables(blocks)
+    assert day0.num_rows == 5_000 and day0.num_rows - len(set(day0["ObjectId"].to_pylist())) == 15
+    ids = day2["ObjectId"].to_numpy()
+    assert (np.diff(ids) >= 0).all() and sorted(set(ids)) == list(range(1, ids.max() + 1))
+    frame = day2.to_pandas()
+    per_crime = frame.dropna(subset=["Crime_ID"]).groupby("Crime_ID")["Reported_Datetime"].nunique()
+    assert (per_crime == 1).all()  # a Crime_ID is one incident's, in whichever block it was made
+    assert frame["Crime_ID"].dropna().str.fullmatch(r"\d{10}ME").all()
+    assert (frame["EditDate"] == demo_world.publication_ms(2)).sum() > 0  # day 2 edited rows of day 0
+
+
+def test_a_full_pull_of_a_layer_in_blocks_is_the_layer(monkeypatch):
+    monkeypatch.setattr(demo, "BLOCK_ROWS", 700)
+    monkeypatch.setattr(demo, "PAGE_ROWS", 1_000)
+    pull = source(rows=5_000, day=1).pull(None)
+    pages = list(pull.tables)
+    assert [p.num_rows for p in pages[:-1]] == [1_000] * (len(pages) - 1)
+    assert pa.concat_tables(pages).equals(demo_snapshot(5_000, 1, 1)) and pull.server_count == 5_000 + (
+        demo_snapshot(5_000, 1, 1).num_rows - 5_000)

@@ -144,3 +144,10 @@ def test_a_pull_that_does_not_reconcile_lands_nothing(tmp_path, monkeypatch):
     with pytest.raises(ReconciliationError, match="source reports 51 rows .* 50 were received"):
         run_ingest(params, backends_for(params))
     assert backends_for(params).lake.batches() == []
+
+
+def test_the_ingest_notebook_shows_the_first_rows_without_reading_the_batch_whole(tmp_path):
+    params = dataclasses.replace(params_for(tmp_path), run_id="r1")
+    backends = backends_for(params)
+    run_ingest(params, backends)
+    assert backends.lake.head("r1").equals(backends.lake.read_batch("r1").slice(0, 5))

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
 
@@ -13,28 +15,61 @@ from .errors import ReconciliationError, SourceError
 from .precincts import fetch_outlines, load_outlines, save_outlines, synthetic_outlines
 from .backends import Backends
 from .runlog import new_run_id
-from .sources import Pull, make_source
+from .sources import Pull, Source, make_source
 from .sources.base import iso_utc, parse_watermark
 from .sources.fields import Incremental
 from .state import State
 
 
-def unified(pages: Iterable[pa.Table]) -> pa.Table:
-    """Concatenate raw pages; a column whose type differs between pages becomes text."""
-    pages = [p for p in pages if p.num_columns]
-    if not pages:
-        return pa.table({})
+def unified_pages(pages: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """Raw pages in one schema, as they come: a column a page lacks is null in it, a column whose
+    type differs between pages becomes text. A list of pages (a live pull, held in memory) is unified
+    over every page; a stream (the demo source) keeps its first page's schema. No page with columns:
+    one empty table."""
+    stream: Iterator[pa.Table] = (page for page in pages if page.num_columns)
+    if isinstance(pages, list):
+        listed = list(stream)
+        schema, stream = (common_schema(listed) if listed else None), iter(listed)
+    else:
+        first = next(stream, None)
+        schema, stream = (None, stream) if first is None else (first.schema, itertools.chain([first], stream))
+    if schema is None:
+        yield pa.table({})
+    for page in stream:
+        yield conformed(page, schema)
+
+
+def common_schema(pages: list[pa.Table]) -> pa.Schema:
+    """The schema every page fits: types promoted where they can be, else every column as text."""
     try:
-        return pa.concat_tables(pages, promote_options="permissive")
+        return pa.unify_schemas([p.schema for p in pages], promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        names = sorted({n for p in pages for n in p.column_names})
-        return pa.concat_tables([_as_text(p, names) for p in pages], promote_options="permissive")
+        return pa.schema([(name, pa.string()) for name in sorted({n for p in pages for n in p.column_names})])
 
 
-def _as_text(page: pa.Table, names: list[str]) -> pa.Table:
-    columns = {n: page.column(n).cast(pa.string()) if n in page.column_names
-               else pa.nulls(page.num_rows, pa.string()) for n in names}
-    return pa.table(columns)
+def conformed(page: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A page with exactly `schema`'s columns and types (a column it lacks as nulls)."""
+    return pa.table([page.column(f.name).cast(f.type) if f.name in page.column_names
+                     else pa.nulls(page.num_rows, f.type) for f in schema], schema=schema)
+
+
+@dataclass
+class Tally:
+    """What the pages of a pull held, counted as they pass on their way to the lake."""
+
+    source: Source
+    pages: int = 0
+    rows: int = 0
+    watermark: str | None = None
+
+    def counted(self, pages: Iterable[pa.Table]) -> Iterator[pa.Table]:
+        """`pages` unchanged, each counted (pages with columns), with the newest update time seen kept."""
+        for page in pages:
+            self.pages, self.rows = self.pages + bool(page.num_columns), self.rows + page.num_rows
+            found = self.source.watermark_of(page) if page.num_rows else None
+            if found and (self.watermark is None or parse_watermark(found) > parse_watermark(self.watermark)):
+                self.watermark = found
+            yield page
 
 
 def with_ingest_metadata(table: pa.Table, batch_id: str, ingested_at: datetime) -> pa.Table:
@@ -89,29 +124,34 @@ def run_ingest(params: RunParameters, backends: Backends, now: datetime | None =
     since, why = pull_start(params, backends.state, schema.incremental, ingested_at)
     started = time.perf_counter()
     pulled = source.pull(since)
-    table = unified(pulled.tables)
-    reconciled(pulled, table.num_rows)
-    warnings = [*schema.warnings, *refreshed_outlines(preset, params, backends, ingested_at)]
-    meta = {
-        "source": preset.name,
-        "title": preset.title,
-        "url": preset.url,
-        "synthetic": preset.is_synthetic,
-        "query": source.describe(since),
-        "mode": "full" if since is None else "incremental",
-        "mode_reason": why,
-        "incremental": dataclasses.asdict(schema.incremental),
-        "fields": schema.fields,
-        "source_warnings": warnings,
-        "repairs": pulled.repairs,
-        "watermark_before": since,
-        "watermark": source.watermark_of(table) if table.num_rows else since,
-        "ingested_at": iso_utc(ingested_at),
-        "pages": len(pulled.tables),
-        "server_count": pulled.server_count,
-        "pull_seconds": round(time.perf_counter() - started, 3),
-    }
-    return backends.lake.write_batch(run_id, with_ingest_metadata(table, run_id, ingested_at), meta)
+    tally = Tally(source)
+    pages = (with_ingest_metadata(page, run_id, ingested_at) for page in tally.counted(unified_pages(pulled.tables)))
+
+    def landed_meta() -> dict[str, Any]:
+        """Once every page is written: reconcile, refresh the outlines, describe the batch."""
+        reconciled(pulled, tally.rows)
+        warnings = [*schema.warnings, *refreshed_outlines(preset, params, backends, ingested_at)]
+        return {
+            "source": preset.name,
+            "title": preset.title,
+            "url": preset.url,
+            "synthetic": preset.is_synthetic,
+            "query": source.describe(since),
+            "mode": "full" if since is None else "incremental",
+            "mode_reason": why,
+            "incremental": dataclasses.asdict(schema.incremental),
+            "fields": schema.fields,
+            "source_warnings": warnings,
+            "repairs": pulled.repairs,
+            "watermark_before": since,
+            "watermark": tally.watermark if tally.rows else since,
+            "ingested_at": iso_utc(ingested_at),
+            "pages": tally.pages,
+            "server_count": pulled.server_count,
+            "pull_seconds": round(time.perf_counter() - started, 3),
+        }
+
+    return backends.lake.write_batch(run_id, pages, landed_meta)
 
 
 def refreshed_outlines(preset: Preset, params: RunParameters, backends: Backends, now: datetime) -> list[str]:

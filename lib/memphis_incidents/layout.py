@@ -20,6 +20,7 @@ STATE = "state/state.json"  # watermark and loaded batches
 FINGERPRINTS = "state/fingerprints.json"  # each step's last successful fingerprint
 STAGING = "staging"  # BigQuery load files, deleted once loaded
 LOCK = ".run.lock"  # one run at a time per source
+SCRATCH = ".scratch"  # a load's spill (normalised chunks), removed when the load ends
 OUTLINES = "reference/precincts.json"  # precinct outlines for the map, with their source and retrieval time
 
 # ---- the embedded warehouse, under <root>/warehouse ---------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,27 +77,50 @@ def string_array(values: pd.Series) -> pa.Array:
     return pa.array(values.astype(object).where(values.notna(), None).tolist(), pa.string())
 
 
+def source_fields(columns: list[str]) -> list[str]:
+    """The raw columns the source sent (not the ingest's own)."""
+    return [c for c in columns if not c.startswith("_ingest_")]
+
+
+def records_json(records: list[dict[str, Any]]) -> list[str]:
+    """Raw rows as compact JSON text, kept with quarantined rows."""
+    return [json.dumps(rec, default=str, ensure_ascii=False) for rec in records]
+
+
 def raw_records_json(raw: pd.DataFrame) -> list[str]:
-    """Each raw row as compact JSON text (source fields only), kept with quarantined rows."""
-    fields = [c for c in raw.columns if not c.startswith("_ingest_")]
-    return [json.dumps(rec, default=str, ensure_ascii=False)
-            for rec in raw[fields].astype(object).where(raw[fields].notna(), None).to_dict("records")]
+    """Each raw row of a pandas frame as JSON (source fields only)."""
+    fields = source_fields(list(raw.columns))
+    return records_json(raw[fields].astype(object).where(raw[fields].notna(), None).to_dict("records"))
+
+
+def checked_rows(raw: pd.DataFrame, preset: Preset, batch_id: str,
+                 ingested_at: datetime) -> tuple[pd.DataFrame, pd.Series]:
+    """Raw rows normalised (same index), and the first rule each breaks (null: valid), before
+    duplicates are looked for: a row's checks depend on the row alone, so chunks can be checked apart."""
+    canon = canonical_incidents(raw, preset, batch_id)
+    offense_field = preset.fields["offense_ts"]
+    raw_offense = raw[offense_field] if offense_field in raw else pd.Series(None, index=raw.index)
+    return canon, rejection_reasons(canon, raw_offense, ingested_at)
+
+
+def quarantine_rows(batch_id: str, canon: pd.DataFrame, reasons: pd.Series, raw_json: list[str]) -> pa.Table:
+    """The quarantine's rows for rejected rows: row id, reason and the raw row as JSON."""
+    return pa.table({
+        "batch_id": pa.array([batch_id] * len(canon), pa.string()),
+        "row_id": string_array(canon["row_id"]),
+        "reason": string_array(reasons),
+        "raw_json": pa.array(raw_json, pa.string()),
+    }, schema=QUARANTINE_SCHEMA)
 
 
 def split_batch(raw: pd.DataFrame, preset: Preset, batch_id: str, ingested_at: datetime) -> BatchSplit:
-    """Normalise a raw batch and split it into valid, rejected and duplicate rows."""
+    """Normalise a raw batch held in memory and split it into valid, rejected and duplicate rows.
+
+    The load does the same chunk by chunk (spill.py), with the duplicates found across chunks by
+    DuckDB; tests hold the two to the same answer."""
     raw = raw.reset_index(drop=True)
-    canon = canonical_incidents(raw, preset, batch_id)
+    canon, reasons = checked_rows(raw, preset, batch_id, ingested_at)
     dupes = duplicate_mask(canon)
-    offense_field = preset.fields["offense_ts"]
-    raw_offense = raw[offense_field] if offense_field in raw else pd.Series(None, index=raw.index)
-    reasons = rejection_reasons(canon, raw_offense, ingested_at).mask(dupes)
-    bad = reasons.notna()
-    rejected = pa.table({
-        "batch_id": pa.array([batch_id] * int(bad.sum()), pa.string()),
-        "row_id": string_array(canon.loc[bad, "row_id"]),
-        "reason": string_array(reasons[bad]),
-        "raw_json": pa.array(raw_records_json(raw.loc[bad]), pa.string()),
-    }, schema=QUARANTINE_SCHEMA)
-    valid = canon.loc[~bad & ~dupes]
-    return BatchSplit(valid=valid, rejected=rejected, duplicates=int(dupes.sum()))
+    bad = reasons.notna() & ~dupes
+    rejected = quarantine_rows(batch_id, canon.loc[bad], reasons[bad], raw_records_json(raw.loc[bad]))
+    return BatchSplit(valid=canon.loc[~bad & ~dupes], rejected=rejected, duplicates=int(dupes.sum()))

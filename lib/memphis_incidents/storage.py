@@ -5,11 +5,13 @@ new one, never half of one (local: temp file + rename; GCS: single-object upload
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Iterator, Protocol
 
 TEMP_PREFIX = ".tmp-"  # a write in progress: never listed
 
@@ -66,19 +68,47 @@ class LocalStorage:
 
 def write_atomically(target: Path, data: bytes) -> Path:
     """Write a file so that a reader (or a kill mid-write) sees the old file or the whole new one:
-    a synced temp file beside it, then one rename. The one atomic write of the package."""
+    a synced temp file beside it, then one rename."""
+    with atomic_file(target) as handle:
+        handle.write(data)
+    return target
+
+
+@contextmanager
+def atomic_file(target: Path) -> Iterator[BinaryIO]:
+    """A file to write that appears at `target` only once the block ends without an error (a synced
+    temp file beside it, then one rename); on an error it is removed. The one atomic write of the package."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=f".{target.name}.tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return target
+
+
+@contextmanager
+def object_writer(storage: Storage, key: str) -> Iterator[BinaryIO]:
+    """A stream that becomes the object `key` once the block ends without an error: a local file
+    written in place (atomic_file), or for other storages a buffer uploaded at the end."""
+    if isinstance(storage, LocalStorage):
+        with atomic_file(storage.path(key)) as handle:
+            yield handle
+        return
+    buffer = io.BytesIO()
+    yield buffer
+    storage.write_bytes(key, buffer.getvalue())
+
+
+def object_reader(storage: Storage, key: str) -> BinaryIO:
+    """An object to read as a stream: a local file opened where it is, other storages' bytes in memory."""
+    if isinstance(storage, LocalStorage):
+        return open(storage.path(key), "rb")
+    return io.BytesIO(storage.read_bytes(key))
 
 
 def copy_atomically(source: Path, target: Path) -> Path:

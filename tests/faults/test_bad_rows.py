@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from memphis_incidents.config import RunParameters, load_preset
-from memphis_incidents.ingest import unified, with_ingest_metadata
+from memphis_incidents.ingest import unified_pages, with_ingest_metadata
 from memphis_incidents.load import load_batch
 from memphis_incidents.profiles import backends_for
 from memphis_incidents.quality import split_batch
@@ -140,7 +140,8 @@ def landed(rows: list[dict], cut: int, source: Source, folder: Path) -> tuple[An
     pages = [source.page(part, source.preset) for part in (tagged[:cut], tagged[cut:]) if part]
     backends = backends_for(RunParameters(data_dir=str(folder), source=source.preset_name))
     meta = {"ingested_at": iso_utc(INGESTED_AT), "mode": "incremental", "watermark": None}
-    meta = backends.lake.write_batch("b1", with_ingest_metadata(unified(pages), "b1", INGESTED_AT), meta)
+    written = (with_ingest_metadata(page, "b1", INGESTED_AT) for page in unified_pages(pages))
+    meta = backends.lake.write_batch("b1", written, meta)
     return backends, meta
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Iterable, Protocol
 
 import pyarrow as pa
 
@@ -17,9 +17,11 @@ from .fields import SourceSchema
 
 @dataclass
 class Pull:
-    """The raw pages of one pull, each row once, and the server's count they were reconciled with."""
+    """The raw pages of one pull, each row once, and the server's count they were reconciled with.
+    A live source's pages are a list (held in memory to be reconciled and mended); the demo's are a
+    stream, generated as the ingest writes them."""
 
-    tables: list[pa.Table]
+    tables: Iterable[pa.Table]
     server_count: int | None
     repairs: list[str] = field(default_factory=list)
 

@@ -4,12 +4,13 @@
 DEMO_ANCHOR + day: `rows` offense rows from 2020-01-01 up to DEMO_ANCHOR, then one daily update per
 day (rows appended, a few rows edited). Values and frequencies come from demo_vocabulary.json,
 derived once from real samples; realistic dirt is added at small, fixed rates. No row is a real
-incident. Everything is vectorised and deterministic in (rows, seed, day).
+incident. Everything is vectorised and deterministic in (rows, seed, day). A large layer is made in
+blocks of BLOCK_ROWS rows, one at a time (`snapshot_blocks`), so that 17M rows fit in memory.
 """
 from __future__ import annotations
 
-import functools
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +18,9 @@ import pyarrow.compute as pc
 
 from ..config import Preset
 from .base import Pull, iso_utc, parse_watermark
-from .demo_rows import DIRT, OFFENSE_FIELDS, RAW_SCHEMA, ROWS_PER_INCIDENT_P, offense_rows
+from .demo_rows import (
+    DIRT, OFFENSE_FIELDS, RAW_SCHEMA, ROWS_PER_INCIDENT_P, Numbering, offense_rows, sequence_gap_limit,
+)
 from .demo_world import (
     DEMO_ANCHOR, SPAN_START, capped_ms, epoch_ms, from_epoch_ms, history_offense_ms, offense_types,
     publication_ms, recent_report_ms, report_lag_ms, whole_minutes,
@@ -26,6 +29,9 @@ from .fields import Incremental, SourceSchema, check_mapping
 
 
 PAGE_ROWS = 200_000
+
+
+BLOCK_ROWS = 250_000  # day-0 rows made at a time: memory holds a block, not the layer
 
 
 UPDATED_FIELD = "EditDate"
@@ -42,37 +48,78 @@ RECENT_EDIT_SPAN = 0.02  # edited rows lie about this share of all rows back fro
 
 def demo_snapshot(rows: int, seed: int, day: int = 0) -> pa.Table:
     """The raw table the imaginary ArcGIS layer holds on the morning of DEMO_ANCHOR + `day`."""
-    table = first_snapshot(rows, seed)
-    for later in range(1, day + 1):
-        table = next_snapshot(table, rows, seed, later)
-    return table
+    return pa.concat_tables([RAW_SCHEMA.empty_table(), *snapshot_blocks(rows, seed, day)])
 
 
-def first_snapshot(rows: int, seed: int) -> pa.Table:
-    """Day 0: exactly `rows` rows (duplicates included) for offenses since 2020-01-01."""
+def snapshot_blocks(rows: int, seed: int, day: int = 0) -> Iterator[pa.Table]:
+    """`demo_snapshot` in blocks of about BLOCK_ROWS rows in ObjectId order, each made when it is
+    asked for: the day's update edits every block as it is made, its new rows come last."""
+    numbering = Numbering()
+    updates = daily_updates(rows, seed, day)
+    for block in first_blocks(rows, seed, numbering):
+        yield with_edits(block, updates)
+    for n, update in enumerate(updates):
+        yield with_edits(update.new_rows(rows, numbering), updates[n + 1:])
+
+
+def first_blocks(rows: int, seed: int, numbering: Numbering) -> Iterator[pa.Table]:
+    """Day 0: exactly `rows` rows (duplicates included) for offenses since 2020-01-01, in blocks of
+    whole incidents in report order (one block, for BLOCK_ROWS rows or fewer)."""
     if rows <= 0:
-        return RAW_SCHEMA.empty_table()
+        return
     rng = day_rng(seed, 0)
     duplicates = round(rows * DIRT.duplicates)
     sizes = rows_per_incident(rng, rows - duplicates)
     offense = history_offense_ms(rng, sizes.size)
     reported = whole_minutes(capped_ms(rng, offense, report_lag_ms(rng, sizes.size), publication_ms(0)))
-    return offense_rows(rng, sizes, offense, reported, 0, None, duplicates)
+    order = np.argsort(reported, kind="stable")
+    offense, reported, gap_limit = offense[order], reported[order], sequence_gap_limit(reported)
+    ends = np.cumsum(sizes)
+    cuts = np.r_[0, np.searchsorted(ends, np.arange(BLOCK_ROWS, ends[-1], BLOCK_ROWS), side="right"), sizes.size]
+    copies = np.round(duplicates * np.r_[0, ends][cuts] / ends[-1]).astype(int)  # spread over the blocks
+    for start, stop, before, after in zip(cuts[:-1], cuts[1:], copies[:-1], copies[1:]):
+        yield offense_rows(rng, sizes[start:stop], offense[start:stop], reported[start:stop], 0, numbering,
+                           int(after - before), gap_limit)
 
 
-def next_snapshot(table: pa.Table, rows: int, seed: int, day: int) -> pa.Table:
-    """The snapshot after day `day`'s update: a few rows edited, the day's new reports appended."""
-    rng = day_rng(seed, day)
-    new_rows = daily_row_count(rng, rows)
-    if new_rows == 0:
-        return table
-    edited = with_edits(rng, table, max(1, round(new_rows * EDITS_PER_NEW_ROW)), day)
-    duplicates = round(new_rows * DIRT.duplicates)
-    sizes = rows_per_incident(rng, new_rows - duplicates)
-    reported = recent_report_ms(rng, sizes.size, day)
-    offense = reported - report_lag_ms(rng, sizes.size)
-    new = offense_rows(rng, sizes, offense, reported, day, table, duplicates)
-    return pa.concat_tables([edited, new])
+@dataclass
+class DailyUpdate:
+    """One day's update, drawn before any row is made: how many rows it appends, which existing
+    ObjectIds it edits and how; its new rows are made last, continuing the day's generator."""
+
+    day: int
+    rng: np.random.Generator
+    new_count: int
+    targets: np.ndarray
+    reclassify: np.ndarray
+    kind: np.ndarray
+    block: np.ndarray
+
+    def new_rows(self, rows: int, numbering: Numbering) -> pa.Table:
+        """The day's new reports (ids continuing `numbering`)."""
+        duplicates = round(self.new_count * DIRT.duplicates)
+        sizes = rows_per_incident(self.rng, self.new_count - duplicates)
+        reported = recent_report_ms(self.rng, sizes.size, self.day)
+        offense = reported - report_lag_ms(self.rng, sizes.size)
+        return offense_rows(self.rng, sizes, offense, reported, self.day, numbering, duplicates,
+                            sequence_gap_limit(reported))
+
+
+def daily_updates(rows: int, seed: int, day: int) -> list[DailyUpdate]:
+    """Days 1..`day`, each drawn from its own generator (ObjectIds known from the row counts alone)."""
+    updates, max_id = [], rows - round(rows * DIRT.duplicates)
+    for later in range(1, day + 1):
+        rng = day_rng(seed, later)
+        new_rows = daily_row_count(rng, rows)
+        if new_rows == 0:
+            continue
+        targets = np.sort(edit_targets(rng, max_id, max(1, round(new_rows * EDITS_PER_NEW_ROW))))
+        reclassify = rng.random(targets.size) < RECLASSIFIED_SHARE
+        kind = rng.choice(offense_types().num_rows, size=targets.size, p=offense_types()["p"].to_numpy())
+        block = rng.integers(0, 100, targets.size) * 100
+        updates.append(DailyUpdate(later, rng, new_rows, targets, reclassify, kind, block))
+        max_id += new_rows - round(new_rows * DIRT.duplicates)
+    return updates
 
 
 def day_rng(seed: int, day: int) -> np.random.Generator:
@@ -97,22 +144,28 @@ def rows_per_incident(rng: np.random.Generator, rows: int) -> np.ndarray:
     return sizes
 
 
-def with_edits(rng: np.random.Generator, table: pa.Table, count: int, day: int) -> pa.Table:
-    """`table` with about `count` recent ObjectIds reclassified or given a corrected address."""
-    object_ids = table["ObjectId"].to_numpy()
-    targets = np.sort(edit_targets(rng, int(object_ids.max()), count))
-    reclassify = rng.random(targets.size) < RECLASSIFIED_SHARE
-    kind = rng.choice(offense_types().num_rows, size=targets.size, p=offense_types()["p"].to_numpy())
-    block = rng.integers(0, 100, targets.size) * 100
+def with_edits(table: pa.Table, updates: list[DailyUpdate]) -> pa.Table:
+    """`table` after each update's edits in day order: targeted ObjectIds reclassified or given a
+    corrected address, and their edit date set to the day's publication."""
+    for update in updates:
+        table = edited(table, update)
+    return table
+
+
+def edited(table: pa.Table, update: DailyUpdate) -> pa.Table:
+    """`table` with one update's edits applied to the rows it targets (if any are in it)."""
+    object_ids, targets = table["ObjectId"].to_numpy(), update.targets
     target = np.minimum(np.searchsorted(targets, object_ids), targets.size - 1)  # per row
     hit = targets[target] == object_ids
-    retyped, moved = hit & reclassify[target], hit & ~reclassify[target]
-    types = offense_types().take(kind[target[retyped]])
+    if not hit.any():
+        return table
+    retyped, moved = hit & update.reclassify[target], hit & ~update.reclassify[target]
+    types = offense_types().take(update.kind[target[retyped]])
     for name in (*OFFENSE_FIELDS, "UCR_Category"):
         table = replaced(table, name, retyped, types[name].combine_chunks())
     addresses = table["Street_Address"].filter(pa.array(moved))
-    table = replaced(table, "Street_Address", moved, corrected_addresses(addresses, block[target[moved]]))
-    return replaced(table, UPDATED_FIELD, hit, pa.array(np.full(int(hit.sum()), publication_ms(day))))
+    table = replaced(table, "Street_Address", moved, corrected_addresses(addresses, update.block[target[moved]]))
+    return replaced(table, UPDATED_FIELD, hit, pa.array(np.full(int(hit.sum()), publication_ms(update.day))))
 
 
 def edit_targets(rng: np.random.Generator, max_id: int, count: int) -> np.ndarray:
@@ -146,17 +199,12 @@ class DemoSource:
         self.seed = seed
         self.day = day
 
-    @functools.cached_property
-    def snapshot(self) -> pa.Table:
-        """The whole imaginary layer on the morning of DEMO_ANCHOR + day, generated once."""
-        return demo_snapshot(self.rows, self.seed, self.day)
-
-    def rows_since(self, since: str | None) -> pa.Table:
-        """The snapshot's rows with EditDate at or after `since`, in ObjectId order."""
-        if since is None:
-            return self.snapshot
-        edited = self.snapshot[UPDATED_FIELD]
-        return self.snapshot.filter(pc.greater_equal(edited, epoch_ms(parse_watermark(since))))
+    def blocks_since(self, since: str | None) -> Iterator[pa.Table]:
+        """The layer's rows with EditDate at or after `since` (all if None), block by block in
+        ObjectId order, each made when it is asked for."""
+        floor = None if since is None else epoch_ms(parse_watermark(since))
+        for block in snapshot_blocks(self.rows, self.seed, self.day):
+            yield block if floor is None else block.filter(pc.greater_equal(block[UPDATED_FIELD], floor))
 
     @property
     def inspected(self) -> SourceSchema:
@@ -171,16 +219,23 @@ class DemoSource:
         return self.inspected
 
     def sample(self) -> dict[str, Any] | None:
-        return self.snapshot.slice(0, 1).to_pylist()[0] if self.snapshot.num_rows else None
+        first = next(self.blocks_since(None), None)
+        return first.slice(0, 1).to_pylist()[0] if first is not None and first.num_rows else None
 
     def pull(self, since: str | None) -> Pull:
-        """Pages of at most PAGE_ROWS rows, exact duplicates included, as a server would send them."""
-        table = self.rows_since(since)
-        pages = [table.slice(start, PAGE_ROWS) for start in range(0, table.num_rows, PAGE_ROWS)]
-        return Pull(pages, table.num_rows)
+        """Pages of PAGE_ROWS rows, exact duplicates included, as a server would send them. A full
+        pull is a stream, made block by block as the ingest writes it (memory holds a block, not the
+        layer); an incremental one, a day's rows or so, is made before it is served."""
+        if since is None:
+            return Pull(paged(self.blocks_since(None)), self.count(None))
+        pages = list(paged(self.blocks_since(since)))
+        return Pull(pages, sum(page.num_rows for page in pages))
 
     def count(self, since: str | None) -> int:
-        return self.rows_since(since).num_rows
+        """The layer's rows edited at or after `since`; all of them are known without making them."""
+        if since is None:
+            return max(self.rows, 0) + sum(update.new_count for update in daily_updates(self.rows, self.seed, self.day))
+        return sum(block.num_rows for block in self.blocks_since(since))
 
     def watermark_of(self, table: pa.Table) -> str | None:
         latest = pc.max(table[UPDATED_FIELD]).as_py()
@@ -188,3 +243,18 @@ class DemoSource:
 
     def describe(self, since: str | None) -> str:
         return f"synthetic demo: rows={self.rows} seed={self.seed} day={self.day} since={since}"
+
+
+def paged(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """Tables cut again into pages of PAGE_ROWS rows (the last one shorter)."""
+    pending: list[pa.Table] = []
+    held = 0
+    for table in tables:
+        pending.append(table)
+        held += table.num_rows
+        while held >= PAGE_ROWS:
+            whole = pa.concat_tables(pending)
+            yield whole.slice(0, PAGE_ROWS)
+            pending, held = [whole.slice(PAGE_ROWS)], held - PAGE_ROWS
+    if held:
+        yield pa.concat_tables(pending)

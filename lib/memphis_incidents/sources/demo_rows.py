@@ -2,7 +2,7 @@
 with the dirt real data has at small, fixed rates (DirtRates)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
@@ -81,23 +81,47 @@ FUTURE_SHIFT_MS = (date(2099, 1, 1) - SPAN_START).days * DAY_MS  # moves an offe
 ANCIENT_OFFENSE_MS = (datetime(1900, 1, 1, 6, tzinfo=timezone.utc) - EPOCH) // timedelta(milliseconds=1)
 
 
+@dataclass
+class Numbering:
+    """The ids a snapshot has used so far: the next ObjectId and, per report month (YYMM), the
+    highest Crime_ID sequence number a row shows. Kept as blocks of rows are made, so that a block
+    continues the ones before it without them in memory."""
+
+    next_object_id: int = 1
+    last_sequences: dict[str, int] = field(default_factory=dict)
+
+    def last_sequence(self, prefix: str) -> int:
+        """Highest Crime_ID sequence number already used in the month `prefix` (YYMM), 0 if none."""
+        return self.last_sequences.get(prefix, 0)
+
+    def count(self, table: pa.Table) -> None:
+        """Take note of the ids a new block of rows uses."""
+        if table.num_rows:
+            self.next_object_id = max(self.next_object_id, pc.max(table["ObjectId"]).as_py() + 1)
+        ids = pc.drop_null(table["Crime_ID"])
+        prefixes, sequences = pc.utf8_slice_codeunits(ids, 0, 4), pc.utf8_slice_codeunits(ids, 4, 10).cast(pa.int64())
+        found = pa.table({"prefix": prefixes, "sequence": sequences}).group_by("prefix").aggregate([("sequence", "max")])
+        for prefix, sequence in zip(found["prefix"].to_pylist(), found["sequence_max"].to_pylist()):
+            self.last_sequences[prefix] = max(self.last_sequence(prefix), sequence)
+
+
 def offense_rows(
     rng: np.random.Generator,
     sizes: np.ndarray,
     offense: np.ndarray,
     reported: np.ndarray,
     day: int,
-    earlier: pa.Table | None,
+    numbering: Numbering,
     duplicates: int,
+    gap_limit: int,
 ) -> pa.Table:
-    """Raw offense rows of new incidents (in report order), ObjectIds continuing after `earlier`."""
+    """Raw offense rows of new incidents (in report order), ids continuing `numbering` (updated)."""
     order = np.argsort(reported, kind="stable")
-    shared = incidents(rng, offense[order], reported[order], publication_ms(day), earlier)
+    shared = incidents(rng, offense[order], reported[order], publication_ms(day), numbering, gap_limit)
     incident = np.repeat(np.arange(sizes.size), sizes)
     kind = offense_type_per_row(rng, sizes)
     variant = category_variant(rng, incident.size)
-    first_id = 1 if earlier is None else pc.max(earlier["ObjectId"]).as_py() + 1
-    object_id = np.arange(first_id, first_id + incident.size)
+    object_id = np.arange(numbering.next_object_id, numbering.next_object_id + incident.size)
     keep = with_copies(rng, incident.size, duplicates)
     shared = shared.take(incident[keep])
     types = offense_types().take(kind[keep])
@@ -105,16 +129,17 @@ def offense_rows(
     columns.update({name: types[name] for name in OFFENSE_FIELDS})
     columns["UCR_Category"] = category_variants().take(kind[keep] * 3 + variant[keep])
     columns["ObjectId"] = pa.array(object_id[keep])
-    return pa.table([columns[field.name] for field in RAW_SCHEMA], schema=RAW_SCHEMA)
+    table = pa.table([columns[field.name] for field in RAW_SCHEMA], schema=RAW_SCHEMA)
+    numbering.count(table)
+    return table
 
 
-def incidents(
-    rng: np.random.Generator, offense: np.ndarray, reported: np.ndarray, cutoff: int, earlier: pa.Table | None
-) -> pa.Table:
+def incidents(rng: np.random.Generator, offense: np.ndarray, reported: np.ndarray, cutoff: int,
+              numbering: Numbering, gap_limit: int) -> pa.Table:
     """Incident-level raw fields: id, times, place and coordinates, shared by its offense rows."""
     n = offense.size
     return pa.table({
-        "Crime_ID": crime_ids(rng, reported, earlier),
+        "Crime_ID": crime_ids(rng, reported, numbering, gap_limit),
         "Offense_Datetime": dirty_offense_times(rng, offense),
         "Reported_Datetime": pa.array(reported),
         "EditDate": pa.array(capped_ms(rng, reported, edit_lag_ms(rng, n), cutoff)),
@@ -122,13 +147,18 @@ def incidents(
     })
 
 
-def crime_ids(rng: np.random.Generator, reported: np.ndarray, earlier: pa.Table | None) -> pa.Array:
-    """Crime_IDs like 1803013551ME: YYMM of the (local) report, a sequence within the month, ME."""
+def report_months(reported: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (local) report months, and each report's index among them."""
     months = wall_clock_ms(reported).astype("datetime64[ms]").astype("datetime64[M]")
-    month_codes, month = np.unique(months, return_inverse=True)
+    return np.unique(months, return_inverse=True)
+
+
+def crime_ids(rng: np.random.Generator, reported: np.ndarray, numbering: Numbering, gap_limit: int) -> pa.Array:
+    """Crime_IDs like 1803013551ME: YYMM of the (local) report, a sequence within the month, ME."""
+    month_codes, month = report_months(reported)
     prefixes = [text[2:4] + text[5:7] for text in np.datetime_as_string(month_codes)]
-    gaps = rng.integers(1, sequence_gap_limit(month), month.size)
-    before = np.array([last_sequence(earlier, p) for p in prefixes], dtype=np.int64)
+    gaps = rng.integers(1, gap_limit, month.size)
+    before = np.array([numbering.last_sequence(p) for p in prefixes], dtype=np.int64)
     sequence = before[month] + running_within(gaps, month)
     text = pc.binary_join_element_wise(
         pa.array(prefixes, pa.string()).take(month),
@@ -139,9 +169,11 @@ def crime_ids(rng: np.random.Generator, reported: np.ndarray, earlier: pa.Table 
     return pc.if_else(pa.array(rng.random(month.size) < DIRT.null_crime_id), None, text)
 
 
-def sequence_gap_limit(month: np.ndarray) -> int:
-    """Upper bound (exclusive) of the step between sequence numbers, so a month stays within 6 digits."""
-    return int(np.clip(900_000 // np.bincount(month).max(), 2, 10))
+def sequence_gap_limit(reported: np.ndarray) -> int:
+    """Upper bound (exclusive) of the step between sequence numbers, so that the busiest report
+    month of these reports stays within 6 digits."""
+    _, month = report_months(reported)
+    return int(np.clip(900_000 // np.bincount(month).max(), 2, 10)) if month.size else 10
 
 
 def running_within(steps: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -149,16 +181,6 @@ def running_within(steps: np.ndarray, group: np.ndarray) -> np.ndarray:
     running = np.cumsum(steps)
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     return running - np.repeat(running[starts] - steps[starts], np.diff(np.r_[starts, group.size]))
-
-
-def last_sequence(table: pa.Table | None, prefix: str) -> int:
-    """Highest Crime_ID sequence number already used in the month `prefix` (YYMM), 0 if none."""
-    if table is None:
-        return 0
-    ids = table["Crime_ID"].filter(pc.starts_with(table["Crime_ID"], prefix))
-    if len(ids) == 0:
-        return 0
-    return pc.max(pc.utf8_slice_codeunits(ids, 4, 10).cast(pa.int64())).as_py()
 
 
 def dirty_offense_times(rng: np.random.Generator, offense: np.ndarray) -> pa.Array:

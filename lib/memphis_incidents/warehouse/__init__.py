@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
+
+# Rows to upsert: a table in memory, or a dataset read lazily (the load's spill, filtered to its
+# valid rows); row ids: an array, or a dataset with a `row_id` column. Either may hold more columns.
+StagedRows: TypeAlias = pa.Table | ds.Dataset
+RowIds: TypeAlias = pa.Array | ds.Dataset
 
 
 @dataclass
@@ -38,8 +44,8 @@ class Warehouse(Protocol):
         """Settings a Spark session needs to read `incidents` (a connector package, or none)."""
         ...
 
-    def upsert(self, staged: pa.Table, withdraw_ids: list[str] | None = None,
-               present_ids: pa.Array | None = None) -> UpsertResult:
+    def upsert(self, staged: StagedRows, withdraw_ids: list[str] | None = None,
+               present_ids: RowIds | None = None) -> UpsertResult:
         """Insert new rows, replace changed ones, drop withdrawn ones (and, given `present_ids`,
         rows gone at the source); keyed by row id, idempotent."""
         ...
@@ -79,3 +85,16 @@ class Warehouse(Protocol):
     def version_token(self, part: str) -> str:
         """What identifies the current state of `incidents`, `marts` or `quarantine`."""
         ...
+
+
+def in_memory(staged: StagedRows, schema: pa.Schema) -> pa.Table:
+    """Staged rows as one table of `schema` (a dataset is read whole: for warehouses that upload it)."""
+    table = staged.to_table(columns=schema.names) if isinstance(staged, ds.Dataset) else staged.select(schema.names)
+    return table.cast(schema)
+
+
+def id_array(ids: RowIds) -> pa.Array:
+    """Row ids as one text array."""
+    if isinstance(ids, ds.Dataset):
+        return ids.to_table(columns=["row_id"]).column("row_id").combine_chunks().cast(pa.string())
+    return ids.cast(pa.string())

@@ -31,7 +31,7 @@ from ..quality import QUARANTINE_SCHEMA
 from ..runlog import new_run_id
 from ..schema import CANONICAL_SCHEMA, spark_schema
 from ..storage import Storage
-from . import UpsertResult
+from . import RowIds, StagedRows, UpsertResult, id_array, in_memory
 from .bigquery_sql import PARTITION, ROW_FINGERPRINTS, quarantine_sql, upsert_script, version_sql
 
 STAGED_ROWS = "_staging_incidents"
@@ -264,19 +264,20 @@ class BigQueryWarehouse:
                 f"{self.table_id(INCIDENTS)} holds source {holder!r}, not {self.source!r}: give each "
                 "source its own dataset (dataset in config/gcp.toml or MEMPHIS_GCP_DATASET)")
 
-    def upsert(self, staged: pa.Table, withdraw_ids: list[str] | None = None,
-               present_ids: pa.Array | None = None) -> UpsertResult:
+    def upsert(self, staged: StagedRows, withdraw_ids: list[str] | None = None,
+               present_ids: RowIds | None = None) -> UpsertResult:
         """Insert new rows, replace changed ones, drop withdrawn ones; keyed by row id.
 
         Same contract as LocalWarehouse.upsert; `version` is the id of the MERGE job, or None when
-        nothing changed.
+        nothing changed. The staged rows are uploaded as one file, so they are read into memory whole.
         """
-        keys = key_table(withdraw_ids, present_ids)
+        staged = in_memory(staged, CANONICAL_SCHEMA)
+        keys = key_table(withdraw_ids, None if present_ids is None else id_array(present_ids))
         if staged.num_rows == 0 and keys.num_rows == 0 and present_ids is None:
             return UpsertResult.nothing()
         self._ensure_incidents()
         token = new_run_id()
-        rows = self._stage(STAGED_ROWS, staged.cast(CANONICAL_SCHEMA), token)
+        rows = self._stage(STAGED_ROWS, staged, token)
         key_rows = self._stage(STAGED_KEYS, keys, token)
         job = self._execute(upsert_script(self.table_id(INCIDENTS), rows, key_rows, present_ids is not None))
         counts = job.to_arrow().to_pylist()[0]

@@ -16,7 +16,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -25,18 +25,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import PipelineError
-from ..layout import INCIDENTS, MARTS, QUARANTINE, QUARANTINE_FILE
+from ..duckdb_session import bounded_connection
+from ..layout import INCIDENTS, MARTS, QUARANTINE, QUARANTINE_FILE, SCRATCH
 from ..layout import PARTITION as PARTITION_FOLDER
 from ..layout import PARTITION_COLUMN as PARTITION
 from ..schema import CANONICAL_SCHEMA, spark_schema
 from ..storage import write_atomically
 from ..quality import QUARANTINE_SCHEMA
-from . import UpsertResult
+from . import RowIds, StagedRows, UpsertResult
 from .versions import VersionedDir
 
 DATA_COLUMNS = [n for n in CANONICAL_SCHEMA.names if n != PARTITION]
 KEY_COLUMNS = ("row_id", "row_hash", "source_updated_ts_utc", PARTITION)  # what change detection reads
-STREAM_ROWS = 256 * 1024  # rows per batch an upsert streams from DuckDB to the Parquet writer
+GROUP_ROWS = 256 * 1024  # rows of touched months an upsert merges with one query (a few months at most)
 # Low-cardinality labels are dictionary-encoded; ids, addresses, times and coordinates are not (their
 # dictionaries would hold nearly every value: bigger files, slower reads in Spark and DuckDB).
 DICTIONARY_COLUMNS = ["category", "description", "ucr_code", "agency_crime_type", "nibrs_crime_against",
@@ -57,8 +58,9 @@ class LocalWarehouse:
         return self.incidents_dir.current
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection with views `incidents`, `quarantine` and one per mart."""
-        con = duckdb.connect()
+        """An in-memory DuckDB connection with views `incidents`, `quarantine` and one per mart; its
+        memory is bounded (a query over a large table spills to the warehouse's scratch folder)."""
+        con = bounded_connection(self.root / SCRATCH)
         current = self.incidents_path()
         if current is not None:
             con.execute(f"CREATE VIEW incidents AS SELECT {', '.join(CANONICAL_SCHEMA.names)} "
@@ -87,8 +89,8 @@ class LocalWarehouse:
                 .to_arrow_table().cast(CANONICAL_SCHEMA)
 
     # ---- writing -----------------------------------------------------------------------------
-    def upsert(self, staged: pa.Table, withdraw_ids: list[str] | None = None,
-               present_ids: pa.Array | None = None) -> UpsertResult:
+    def upsert(self, staged: StagedRows, withdraw_ids: list[str] | None = None,
+               present_ids: RowIds | None = None) -> UpsertResult:
         """Insert new rows, replace changed ones, drop withdrawn ones; keyed by row id.
 
         `staged` holds canonical rows with unique row ids. `withdraw_ids` are rows whose newest
@@ -96,83 +98,86 @@ class LocalWarehouse:
         still has: rows missing from it were deleted at the source and leave the table too.
         Unchanged rows (same content hash) and stale ones (older source update time than the
         stored row) are kept as they are, so loading the same batch again changes nothing and
-        writes nothing.
+        writes nothing. DuckDB plans the change with bounded memory (spilling to disk), and each
+        touched month is then read, merged and written on its own: memory holds a few months.
         """
-        con = duckdb.connect()
-        con.register("staged", staged.cast(CANONICAL_SCHEMA))
-        con.register("withdrawn_ids", pa.table({"row_id": pa.array(withdraw_ids or [], pa.string())}))
-        current = self.incidents_path()
-        source = (f"read_parquet('{current}/*/*.parquet', hive_partitioning = true)"
-                  if current else "staged WHERE false")
-        con.execute(f"CREATE TEMP TABLE existing AS SELECT {', '.join(KEY_COLUMNS)} FROM {source}")
-        con.execute(f"""CREATE TEMP TABLE changed AS
-            SELECT s.row_id, s.{PARTITION}, e.{PARTITION} AS old_{PARTITION}, e.row_id IS NOT NULL AS was_present
-            FROM staged s LEFT JOIN existing e USING (row_id)
-            WHERE e.row_id IS NULL
-               OR (e.row_hash <> s.row_hash
-                   AND coalesce(s.source_updated_ts_utc >= e.source_updated_ts_utc, true))""")
-        gone = "SELECT row_id FROM withdrawn_ids"
-        if present_ids is not None:
-            con.register("present_ids", pa.table({"row_id": present_ids.cast(pa.string())}))
-            gone += " UNION SELECT row_id FROM existing ANTI JOIN present_ids USING (row_id)"
-        con.execute(f"CREATE TEMP TABLE gone AS SELECT DISTINCT e.row_id, e.{PARTITION}, "
-                    f"w.row_id IS NOT NULL AS withdrawn "
-                    f"FROM existing e JOIN ({gone}) g USING (row_id) "
-                    f"LEFT JOIN withdrawn_ids w USING (row_id) "
-                    f"ANTI JOIN changed c USING (row_id)")
-        result = self._counts(con, staged.num_rows)
-        if result.inserted + result.updated + result.deleted_at_source + result.withdrawn == 0:
-            return result
-        touched = [r[0] for r in con.execute(f"""
-            SELECT {PARTITION} FROM changed UNION SELECT old_{PARTITION} FROM changed
-            UNION SELECT {PARTITION} FROM gone ORDER BY 1""").fetchall() if r[0] is not None]
-        kept = self._partition_files(current, touched)
-        survivors = ("SELECT * FROM read_parquet(?, hive_partitioning = true) "
-                     "ANTI JOIN changed USING (row_id) ANTI JOIN gone USING (row_id) UNION ALL BY NAME "
-                     if kept else "")
-        rows = con.sql(f"""
-            SELECT {', '.join(CANONICAL_SCHEMA.names)} FROM (
-                {survivors}SELECT s.* FROM staged s SEMI JOIN changed USING (row_id))
-            ORDER BY {PARTITION}, category, row_id""", params=[kept] if kept else None)
-        version = self._write_version(current, rows.fetch_arrow_reader(STREAM_ROWS), touched)
+        with bounded_connection(self.root / SCRATCH) as con:
+            current = self.incidents_path()
+            self._plan(con, staged, current, withdraw_ids or [], present_ids)
+            result = self._counts(con)
+            if result.inserted + result.updated + result.deleted_at_source + result.withdrawn == 0:
+                return result
+            touched = [r[0] for r in con.execute(f"""
+                SELECT {PARTITION} FROM changed UNION SELECT old_{PARTITION} FROM changed
+                UNION SELECT {PARTITION} FROM gone ORDER BY 1""").fetchall() if r[0] is not None]
+            version = self._write_version(con, current, touched, every_staged_row=result.unchanged == 0)
         result.partitions_rewritten = len(touched)
         result.version = version.name
         return result
 
     @staticmethod
-    def _counts(con: duckdb.DuckDBPyConnection, staged_rows: int) -> UpsertResult:
-        inserted, updated = one_row(
-            con, "SELECT count(*) FILTER (NOT was_present), count(*) FILTER (was_present) FROM changed")
+    def _plan(con: duckdb.DuckDBPyConnection, staged: StagedRows, current: Path | None,
+              withdraw_ids: list[str], present_ids: RowIds | None) -> None:
+        """Tables `changed` (staged rows new or newer, with the month they were in) and `gone` (stored
+        rows withdrawn or deleted at the source) on `con`, and the views they are made from."""
+        con.register("staged_input", staged)
+        con.execute(f"CREATE TEMP VIEW staged AS SELECT {', '.join(CANONICAL_SCHEMA.names)} FROM staged_input")
+        con.register("withdrawn_ids", pa.table({"row_id": pa.array(withdraw_ids, pa.string())}))
+        source = (f"read_parquet('{current}/*/*.parquet', hive_partitioning = true)"
+                  if current else "staged WHERE false")
+        con.execute(f"CREATE TEMP VIEW existing AS SELECT {', '.join(KEY_COLUMNS)} FROM {source}")
+        con.execute(f"""CREATE TEMP TABLE changed AS
+            SELECT s.row_id, s.{PARTITION}, e.{PARTITION} AS old_{PARTITION}, e.row_id IS NOT NULL AS was_present
+            FROM staged s LEFT JOIN existing e USING (row_id)
+            WHERE e.row_id IS NULL
+               OR (e.row_hash <> s.row_hash
+                   AND coalesce(s.source_updated_ts_utc >= e.source_updated_ts_utc, true))
+            ORDER BY s.{PARTITION}""")
+        gone = "SELECT row_id FROM withdrawn_ids"
+        if present_ids is not None:
+            con.register("present_input", pa.table({"row_id": present_ids.cast(pa.string())})
+                         if isinstance(present_ids, pa.Array)
+                         else present_ids)
+            gone += " UNION SELECT row_id FROM existing ANTI JOIN present_input USING (row_id)"
+        con.execute(f"CREATE TEMP TABLE gone AS SELECT DISTINCT e.row_id, e.{PARTITION}, "
+                    f"w.row_id IS NOT NULL AS withdrawn "
+                    f"FROM existing e JOIN ({gone}) g USING (row_id) "
+                    f"LEFT JOIN withdrawn_ids w USING (row_id) "
+                    f"ANTI JOIN changed c USING (row_id)")
+
+    @staticmethod
+    def _counts(con: duckdb.DuckDBPyConnection) -> UpsertResult:
+        staged_rows, inserted, updated = one_row(
+            con, "SELECT (SELECT count(*) FROM staged), count(*) FILTER (NOT was_present), "
+                 "count(*) FILTER (was_present) FROM changed")
         deleted, withdrawn = one_row(
             con, "SELECT count(*) FILTER (NOT withdrawn), count(*) FILTER (withdrawn) FROM gone")
         return UpsertResult(inserted=inserted, updated=updated, unchanged=staged_rows - inserted - updated,
                             deleted_at_source=deleted, withdrawn=withdrawn)
 
-    @staticmethod
-    def _partition_files(current: Path | None, months: list) -> list[str]:
-        """The live files of the given month partitions (the rows an upsert has to rewrite)."""
-        if current is None:
-            return []
-        return [str(f) for month in months for f in sorted((current / partition_name(month)).glob("*.parquet"))]
-
-    def _write_version(self, current: Path | None, rows: pa.RecordBatchReader, touched: list) -> Path:
+    def _write_version(self, con: duckdb.DuckDBPyConnection, current: Path | None, touched: list,
+                       every_staged_row: bool) -> Path:
         """Stage a new version: link untouched partitions, write touched ones, then publish.
 
-        `rows` streams every row of the touched partitions, sorted by partition: each month is
-        written as soon as it is complete (one per core at a time, pyarrow releases the GIL), so
-        memory holds a few months, never the whole table.
+        Touched months are merged a group at a time (about GROUP_ROWS rows: their stored rows that
+        stay, and their staged rows that changed), and each month is written while DuckDB reads the
+        next group (one writer per core; pyarrow releases the GIL): memory holds a group or two,
+        never the whole table.
         """
         staged = self.incidents_dir.staging()
         touched_names = {partition_name(month) for month in touched}
         for part in sorted(current.iterdir()) if current else []:
             if part.name not in touched_names:
                 _link_tree(part, staged / part.name)
+        files = {month: partition_files(current, month) for month in touched}
         writers = os.cpu_count() or 1
         with ThreadPoolExecutor(max_workers=writers) as pool:
             pending: deque[Future] = deque()
-            for month in months_of(rows):
-                pending.append(pool.submit(write_partition, staged, month))
-                if len(pending) > writers:  # months wait in memory only while a writer is busy
+            for group in month_groups(con, files):
+                merged = merged_rows(con, group, [f for m in group for f in files[m]], every_staged_row)
+                for month in month_slices(merged):
+                    pending.append(pool.submit(write_partition, staged, month))
+                while len(pending) > writers:  # months wait in memory only while a writer is busy
                     pending.popleft().result()
             for done in pending:
                 done.result()
@@ -266,17 +271,47 @@ def month_slices(rows: pa.Table) -> list[pa.Table]:
     return [rows.slice(start, end - start) for start, end in zip(starts, ends)]
 
 
-def months_of(rows: pa.RecordBatchReader) -> Iterator[pa.Table]:
-    """Whole months, one table each, from a stream of batches sorted by month."""
-    pending: list[pa.Table] = []
-    for batch in rows:
-        for part in month_slices(pa.Table.from_batches([batch]).cast(CANONICAL_SCHEMA)):
-            if pending and pending[0][PARTITION][0] != part[PARTITION][0]:
-                yield pa.concat_tables(pending)
-                pending = []
-            pending.append(part)
-    if pending:
-        yield pa.concat_tables(pending)
+def partition_files(current: Path | None, month: date) -> list[str]:
+    """The live files of one month partition (the rows an upsert may keep)."""
+    return sorted(str(f) for f in (current / partition_name(month)).glob("*.parquet")) if current else []
+
+
+def month_groups(con: duckdb.DuckDBPyConnection, files: dict[date, list[str]]) -> list[list[date]]:
+    """Touched months in order, grouped so that each group holds about GROUP_ROWS rows at most
+    (stored rows as the Parquet footers count them, plus the rows changing into the month)."""
+    changing = dict(con.execute(f"SELECT {PARTITION}, count(*) FROM changed GROUP BY 1").fetchall())
+    groups: list[list[date]] = [[]]
+    size = 0
+    for month in sorted(files):
+        rows = changing.get(month, 0) + sum(pq.ParquetFile(f).metadata.num_rows for f in files[month])
+        if groups[-1] and size + rows > GROUP_ROWS:
+            groups.append([])
+            size = 0
+        groups[-1].append(month)
+        size += rows
+    return [group for group in groups if group]
+
+
+def merged_rows(con: duckdb.DuckDBPyConnection, months: list[date], files: list[str],
+                every_staged_row: bool) -> pa.Table:
+    """Touched months after the upsert, in partition then cluster order: their stored rows that
+    neither changed nor went, and the staged rows that changed into them (`every_staged_row`: all
+    did, as in a first load, so none is looked up). Each month filter is also a range, so DuckDB
+    skips the row groups of `changed` (sorted by month) and of the staged files outside it."""
+    within = {column: f"{column} BETWEEN $first AND $last AND {column} IN $months"
+              for column in (PARTITION, f"old_{PARTITION}", f"s.{PARTITION}")}
+    kept = (f"""SELECT {', '.join(CANONICAL_SCHEMA.names)} FROM read_parquet($files, hive_partitioning = true)
+                ANTI JOIN (SELECT row_id FROM changed WHERE {within[f"old_{PARTITION}"]}) USING (row_id)
+                ANTI JOIN (SELECT row_id FROM gone WHERE {within[PARTITION]}) USING (row_id)
+            UNION ALL """ if files else "")
+    changed = "" if every_staged_row else \
+        f"SEMI JOIN (SELECT row_id FROM changed WHERE {within[PARTITION]}) USING (row_id)"
+    sql = f"""SELECT * FROM ({kept}SELECT s.* FROM staged s {changed}
+                WHERE {within[f"s.{PARTITION}"]})
+              ORDER BY {PARTITION}, category, row_id"""
+    params: dict[str, Any] = {"months": months, "first": months[0], "last": months[-1],
+                              **({"files": files} if files else {})}
+    return con.sql(sql, params=params).to_arrow_table().cast(CANONICAL_SCHEMA)
 
 
 def write_partition(version: Path, rows: pa.Table) -> None:
