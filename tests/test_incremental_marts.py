@@ -47,9 +47,9 @@ def full_recompute(warehouse: LocalWarehouse, folder: Path) -> dict[str, list[tu
 
 def night(warehouse: LocalWarehouse, tmp_path: Path, label: str) -> list[str]:
     """Run the aggregate stage incrementally, check it against a full recompute; the months it did."""
-    record = run_aggregate("local[2]", "", warehouse)
+    months: list[str] = run_aggregate("local[2]", "", warehouse)["months_recomputed"]
     assert published(warehouse) == full_recompute(warehouse, tmp_path / f"full-{label}"), label
-    return record["months_recomputed"]
+    return months
 
 
 def rows_of(warehouse: LocalWarehouse) -> list[dict]:
@@ -79,7 +79,7 @@ def test_incremental_marts_equal_full_marts_after_every_night(tmp_path):
     assert isinstance(warehouse, LocalWarehouse)
     run_ingest(params, backends, now=publication_time(0))
     run_load(params, backends)
-    assert night(warehouse, tmp_path, "first") == "all"  # no marts yet: every month
+    assert run_aggregate("local[2]", "", warehouse)["months_recomputed"] == "all"  # no marts yet
 
     later = RunParameters(source="demo", demo_rows=3000, run_id="night1", demo_day=1, data_dir=params.data_dir)
     run_ingest(later, backends, now=publication_time(1))
@@ -100,11 +100,12 @@ def test_incremental_marts_equal_full_marts_after_every_night(tmp_path):
     expected = {LATE_MONTH, newest["offense_month"], second["offense_month"], third["offense_month"]}
     assert night(warehouse, tmp_path, "edits") == sorted(m.isoformat() for m in expected)
 
-    upsert(warehouse, [], withdraw=["late-1", "joins-old", first["row_id"]])
-    deletions = night(warehouse, tmp_path, "deletions")
-    assert deletions == sorted({LATE_MONTH.isoformat(), newest["offense_month"].isoformat(),
-                                first["offense_month"].isoformat()})
-    assert "_incidents" in published(warehouse) and all(
-        r[0] != LATE_MONTH for r in published(warehouse)["monthly_totals"])  # the late month is gone
+    upsert(warehouse, [], withdraw=["late-1"])  # a month loses its only row: Spark reads nothing
+    assert night(warehouse, tmp_path, "late month gone") == [LATE_MONTH.isoformat()]
+    assert all(row[0] != LATE_MONTH for row in published(warehouse)["monthly_totals"])
+
+    upsert(warehouse, [], withdraw=["joins-old", first["row_id"]])
+    assert night(warehouse, tmp_path, "deletions") == sorted({newest["offense_month"].isoformat(),
+                                                              first["offense_month"].isoformat()})
 
     assert run_aggregate("local[2]", "", warehouse)["months_recomputed"] == []  # nothing changed

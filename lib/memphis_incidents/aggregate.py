@@ -19,6 +19,7 @@ import functools
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any, Sequence
@@ -145,25 +146,32 @@ def run_aggregate(master: str, remote: str, warehouse: Warehouse, full_refresh: 
     code, now = package_digest(), warehouse.month_tokens()
     months, reason = recompute_plan(now, warehouse.marts_basis(), code, full_refresh)
     record: dict[str, Any] = {"months_recomputed": "all" if months is None else [m.isoformat() for m in months],
-                              "reason": reason}
-    if months == []:
-        return {**record, "marts": {}, "version": None, "spark_seconds": round(time.perf_counter() - started, 2)}
-    previous = {} if months is None else warehouse.read_partials(list(PARTIALS))
-    fresh = spark_partials(master, remote, warehouse, months)
-    partials = merge_partials(previous, fresh, months)
-    marts = derive_marts(partials)
-    version = warehouse.save_marts(marts, partials, {"code": code, "months": now} if now is not None else None)
-    return {**record, "marts": {name: table.num_rows for name, table in sorted(marts.items())},
-            "version": version, "spark_seconds": round(time.perf_counter() - started, 2)}
+                              "reason": reason, "marts": {}, "version": None}
+    if months != []:
+        basis = {"code": code, "months": now} if now is not None else None
+        record.update(publish_recomputed(master, remote, warehouse, months, basis))
+    return {**record, "spark_seconds": round(time.perf_counter() - started, 2)}
 
 
-def spark_partials(master: str, remote: str, warehouse: Warehouse, months: list[date] | None) -> dict[str, pa.Table]:
-    """Every partial of the months given (None: all), from one Spark session."""
-    spark = spark_session(master, remote, warehouse.spark_conf)
-    try:
-        return compute_partials(warehouse.spark_incidents(spark, months))
-    finally:
-        spark.stop()
+def publish_recomputed(master: str, remote: str, warehouse: Warehouse, months: list[date] | None,
+                       basis: dict[str, Any] | None) -> dict[str, Any]:
+    """Recompute the months given (None: all) in Spark, merge, derive and publish the marts.
+
+    The driver JVM starts while the previous partials are read, and stops while the marts are
+    derived and written: neither waits for the other.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        session = pool.submit(spark_session, master, remote, warehouse.spark_conf)
+        previous = {} if months is None else warehouse.read_partials(list(PARTIALS))
+        spark = session.result()
+        try:
+            fresh = compute_partials(warehouse.spark_incidents(spark, months))
+        finally:
+            pool.submit(spark.stop)
+        partials = merge_partials(previous, fresh, months)
+        marts = derive_marts(partials)
+        return {"marts": {name: table.num_rows for name, table in sorted(marts.items())},
+                "version": warehouse.save_marts(marts, partials, basis)}
 
 
 def aggregate(params: RunParameters, backends: Backends) -> dict[str, Any]:

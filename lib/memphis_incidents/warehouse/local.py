@@ -197,8 +197,8 @@ class LocalWarehouse(LocalMarts):
         if months is None:
             return reader.parquet(str(current))
         folders = [str(current / name) for name in map(partition_name, months) if (current / name).is_dir()]
-        if not folders:  # the months changed by losing every row
-            return spark.createDataFrame([], spark_schema(CANONICAL_SCHEMA))
+        if not folders:  # every month asked for lost all its rows
+            return reader.parquet(str(current)).where("false")
         return reader.option("basePath", str(current)).parquet(*folders)
 
     def month_tokens(self) -> dict[str, str]:
