@@ -23,6 +23,7 @@ EXPECTED = {  # the README's lines, as layout.py spells them (placeholders as *)
     f"data/demo/{layout.WAREHOUSE}/{layout.INCIDENTS}/*/{layout.PARTITION}/part-0.parquet",
     f"data/demo/{layout.WAREHOUSE}/{layout.MARTS}/{layout.CURRENT}",
     f"data/demo/{layout.WAREHOUSE}/{layout.MARTS}/*/*/part-0.parquet",
+    f"data/demo/{layout.WAREHOUSE}/{layout.MARTS}/*/{layout.MARTS_BASIS}",
     f"data/demo/{layout.WAREHOUSE}/{layout.QUARANTINE_FILE}",
     f"data/demo/{layout.LOCK}",
     f"data/demo/{layout.OUTLINES}",

@@ -1,10 +1,15 @@
 """Stage 3, aggregate: Spark reads the `incidents` table and computes the marts (defined in marts.py).
 
-Every mart comes from one Spark query (one job, one hand-over to the driver): on a laptop each
-query costs about a second of planning, code generation and scheduling whatever its size, so nine
-queries cost more than the data does. The rows are first counted per finest group (KEYS, a sixth
-of the rows), then rolled up by grouping sets, one per counted mart; repeats of an incident are
-looked for only among incidents with several offense rows (about a fifth of the rows), found by a
+A night recomputes only the months whose partition of `incidents` changed since the live marts were
+computed, reading only those partitions; their per-month partials replace the previous ones and
+every mart is derived again from the partials (partials.py), then all are published together. The
+first run, `--full-refresh`, a change of the package code, or a warehouse that cannot tell which
+months changed (BigQuery) computes every month.
+
+Every partial comes from one Spark query (one job, one hand-over to the driver): on a laptop each
+query costs about a second of planning, code generation and scheduling whatever its size. The rows
+are first counted per finest group (KEYS), then rolled up by grouping sets, one per counted partial;
+repeats of an incident are looked for only among incidents with several offense rows, found by a
 64-bit hash of the incident key, where a collision only adds another incident's rows to those
 counted. The same code runs in local mode, on a cluster, or through Spark Connect (`spark_remote`).
 """
@@ -14,6 +19,8 @@ import functools
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,10 +31,15 @@ from pyspark.sql import functions as F
 
 from .backends import Backends
 from .config import RunParameters
-from .marts import COUNTED, GRID_DEGREES, KEYS, MARTS, MAX_LAG_DAYS, SPANS, counted_marts, split_marts
+from .fingerprint import package_digest
+from .marts import CELL_KEYS, GRID_DEGREES, INDEX, KEYS, MARTS, MAX_LAG_DAYS, MONTH, PARTIALS, SETS, SPANS, \
+    partials_for, split_partials
+from .partials import derive_marts, merge_partials, recompute_plan
 from .schema import CANONICAL_SCHEMA, GEO_STATUS, spark_schema
 from .spark_session import LAPTOP_CONF, java_options, local_session, spark_session
 from .warehouse import Warehouse
+
+NULL_MARK = "\u0000"  # stands for a missing label in a cell's hash
 
 
 def incident_key() -> Column:
@@ -35,25 +47,43 @@ def incident_key() -> Column:
     return F.coalesce(F.col("incident_id"), F.concat(F.lit("row:"), F.col("row_id")))
 
 
-def marts_query(incidents: DataFrame, names: Sequence[str] = MARTS) -> DataFrame:
-    """The one query whose result `marts.split_marts` turns into the marts `names`."""
+def cell_hash() -> Column:
+    """A 64-bit hash of the CELL_KEYS of a row or group: the all-time counted marts' finest cell."""
+    return F.xxhash64(F.lit("cell"), *[F.coalesce(F.col(key).cast("string"), F.lit(NULL_MARK)) for key in CELL_KEYS])
+
+
+def partials_query(incidents: DataFrame, names: Sequence[str]) -> DataFrame:
+    """The one query whose result `marts.split_partials` turns into the partials `names`."""
     rows = incidents.select(
         incident_key().alias("incident"), *KEYS[:-1], F.coalesce("precinct", F.lit("UNKNOWN")).alias("precinct"),
         "offense_ts_local", "geo_status", "latitude", "longitude", "source_updated_ts_utc", "offense_ts_utc",
-        "reported_ts_utc")
-    parts = counted_parts(rows, names)
-    if "hour_weekday" in names:
-        weekday = ((F.dayofweek("offense_ts_local") + 5) % 7 + 1).alias("weekday")
-        parts["hour_weekday"] = rows.groupBy(weekday, F.hour("offense_ts_local").alias("hour")).agg(
-            F.count(F.lit(1)).alias("offense_rows"))
-    if "geo_grid" in names:
-        parts["geo_grid"] = rows.where(F.col("geo_status") == "ok") \
-            .groupBy(grid_cell("latitude"), grid_cell("longitude")).agg(F.count(F.lit(1)).alias("offense_rows"))
-    if "reporting_lag" in names:
-        parts["reporting_lag"] = rows.where(F.col("reported_ts_utc").isNotNull()) \
-            .groupBy("offense_month", lag_days().alias("lag_days")).agg(F.count(F.lit(1)).alias("offense_rows"))
+        "reported_ts_utc").withColumn("incident_hash", F.xxhash64("incident")).withColumn("cell", cell_hash())
+    index = by_month(rows, F.col("incident_hash").alias("incident"), "cell")
+    parts = {**counted_parts(rows, index, names), **plain_parts(rows, names)}
+    if INDEX in names:
+        parts[INDEX] = index
     tagged = [frame.withColumn("part", F.lit(name)) for name, frame in parts.items()]
     return functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), tagged)
+
+
+def plain_parts(rows: DataFrame, names: Sequence[str]) -> dict[str, DataFrame]:
+    """The plain partials `names` ask for: offense rows per month and their own keys."""
+    parts = {}
+    if "_hour_weekday" in names:
+        weekday = ((F.dayofweek("offense_ts_local") + 5) % 7 + 1).alias("weekday")
+        parts["_hour_weekday"] = by_month(rows, weekday, F.hour("offense_ts_local").alias("hour"))
+    if "_geo_grid" in names:
+        parts["_geo_grid"] = by_month(rows.where(F.col("geo_status") == "ok"),
+                                      grid_cell("latitude"), grid_cell("longitude"))
+    if "reporting_lag" in names:
+        parts["reporting_lag"] = by_month(rows.where(F.col("reported_ts_utc").isNotNull()),
+                                          lag_days().alias("lag_days"))
+    return parts
+
+
+def by_month(rows: DataFrame, *keys: Column | str) -> DataFrame:
+    """Offense rows per month and `keys`."""
+    return rows.groupBy(MONTH, *keys).agg(F.count(F.lit(1)).alias("offense_rows"))
 
 
 def lag_days() -> Column:
@@ -67,9 +97,9 @@ def grid_cell(column: str) -> Column:
     return ((F.floor(F.col(column) / GRID_DEGREES) + 0.5) * GRID_DEGREES).alias(column)
 
 
-def counted_parts(rows: DataFrame, names: Sequence[str]) -> dict[str, DataFrame]:
-    """The `counted` and `repeats` parts (and `offenses_per_incident`) of the counted marts `names` need."""
-    sets = [list(COUNTED[name]) for name in counted_marts(names)]
+def counted_parts(rows: DataFrame, index: DataFrame, names: Sequence[str]) -> dict[str, DataFrame]:
+    """The `counted` and `repeats` parts of the counted partials `names` ask for."""
+    sets = list(dict.fromkeys(SETS[name] for name in names if name in SETS))
     if not sets:
         return {}
     cells = rows.groupBy(*KEYS).agg(
@@ -77,50 +107,76 @@ def counted_parts(rows: DataFrame, names: Sequence[str]) -> dict[str, DataFrame]
         F.min("offense_date").alias("first_offense_date"), F.max("offense_date").alias("last_offense_date"),
         F.max("source_updated_ts_utc").alias("last_source_update_utc"),
         *[F.sum(F.when(F.col("geo_status") == s, 1).otherwise(0)).alias(f"geo_{s}") for s in GEO_STATUS])
-    parts = {"counted": cells.groupingSets(sets, *KEYS).agg(
+    parts = {"counted": cells.groupingSets([list(keys) for keys in sets], *KEYS).agg(
         F.grouping_id().alias("gid"), F.sum("offense_rows").alias("offense_rows"),
-        *[getattr(F, how)(name).alias(name) for name, how in SPANS.items()])}
-    hashed = rows.withColumn("incident_hash", F.xxhash64("incident"))
-    several = hashed.groupBy("incident_hash").agg(F.count(F.lit(1)).alias("rows")).where(F.col("rows") > 1)
-    repeated = hashed.join(F.broadcast(several.select("incident_hash")), "incident_hash", "left_semi")
-    per_incident = repeated.groupBy(*KEYS, "incident").agg(F.count(F.lit(1)).alias("rows"))
-    # incident is the last grouping column: its bit (always 0) is shifted out to match "counted"
-    parts["repeats"] = per_incident.groupingSets([[*keys, "incident"] for keys in sets], *KEYS, "incident") \
-        .agg(F.shiftright(F.grouping_id(), 1).alias("gid"), F.sum("rows").alias("rows")) \
-        .groupBy("gid", *KEYS).agg(F.sum(F.col("rows") - 1).alias("repeats"))
-    if "offenses_per_incident" in names:  # incidents with one row: the summary's total less these
-        parts["offenses_per_incident"] = per_incident.groupBy("incident") \
-            .agg(F.sum("rows").alias("offense_rows")) \
-            .groupBy("offense_rows").agg(F.count(F.lit(1)).alias("incidents"))
+        *[getattr(F, how)(name).alias(name) for name, how in SPANS.items()])
+        .withColumns({"cell": cell_hash(), "repeats": F.lit(None).cast("long")})}
+    counted = list(dict.fromkeys(SETS[name] for name in names if name in SETS and name in MARTS))
+    if counted:  # distinct incidents: the monthly counted marts only (the all-time ones use _incidents)
+        several = index.groupBy(F.col("incident").alias("incident_hash")) \
+            .agg(F.sum("offense_rows").alias("rows")).where(F.col("rows") > 1)
+        repeated = rows.join(F.broadcast(several.select("incident_hash")), "incident_hash", "left_semi")
+        per_incident = repeated.groupBy(*KEYS, "incident").agg(F.count(F.lit(1)).alias("rows"))
+        # incident is the last grouping column: its bit (always 0) is shifted out to match "counted"
+        parts["repeats"] = per_incident.groupingSets([[*keys, "incident"] for keys in counted], *KEYS, "incident") \
+            .agg(F.shiftright(F.grouping_id(), 1).alias("gid"), F.sum("rows").alias("rows")) \
+            .groupBy("gid", *KEYS).agg(F.sum(F.col("rows") - 1).alias("repeats"))
     return parts
+
+
+def compute_partials(incidents: DataFrame, names: Sequence[str] = tuple(PARTIALS)) -> dict[str, pa.Table]:
+    """The partials `names` (default: all) of the incidents read, as Arrow tables: one Spark job."""
+    return split_partials(partials_query(incidents, names).toArrow(), names)
 
 
 def compute_marts(incidents: DataFrame, names: Sequence[str] = MARTS) -> dict[str, pa.Table]:
     """The marts `names` (default: all) of the incidents table, as Arrow tables: one Spark job."""
-    return split_marts(marts_query(incidents, names).toArrow(), names)
+    return derive_marts(compute_partials(incidents, partials_for(names)), names)
 
 
-def run_aggregate(master: str, remote: str, warehouse: Warehouse) -> dict[str, Any]:
-    """Start Spark, build every mart from the live incidents table and publish them together.
+def run_aggregate(master: str, remote: str, warehouse: Warehouse, full_refresh: bool = False) -> dict[str, Any]:
+    """Recompute the partials of the months that changed (every month when it must), derive every
+    mart from the partials and publish marts and partials together.
 
     Marts are small (thousands of rows), so they come back to the driver as Arrow and the
     warehouse writes them: no per-mart Hadoop commit, and the same hand-off works for Spark
     Connect and for BigQuery.
     """
     started = time.perf_counter()
-    spark = spark_session(master, remote, warehouse.spark_conf)
-    try:
-        marts = compute_marts(warehouse.spark_incidents(spark))
-    finally:
-        spark.stop()
-    version = warehouse.save_marts(marts)
-    return {"marts": {name: table.num_rows for name, table in sorted(marts.items())},
-            "version": version, "spark_seconds": round(time.perf_counter() - started, 2)}
+    code, now = package_digest(), warehouse.month_tokens()
+    months, reason = recompute_plan(now, warehouse.marts_basis(), code, full_refresh)
+    record: dict[str, Any] = {"months_recomputed": "all" if months is None else [m.isoformat() for m in months],
+                              "reason": reason, "marts": {}, "version": None}
+    if months != []:
+        basis = {"code": code, "months": now} if now is not None else None
+        record.update(publish_recomputed(master, remote, warehouse, months, basis))
+    return {**record, "spark_seconds": round(time.perf_counter() - started, 2)}
+
+
+def publish_recomputed(master: str, remote: str, warehouse: Warehouse, months: list[date] | None,
+                       basis: dict[str, Any] | None) -> dict[str, Any]:
+    """Recompute the months given (None: all) in Spark, merge, derive and publish the marts.
+
+    The driver JVM starts while the previous partials are read, and stops while the marts are
+    derived and written: neither waits for the other.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        session = pool.submit(spark_session, master, remote, warehouse.spark_conf)
+        previous = {} if months is None else warehouse.read_partials(list(PARTIALS))
+        spark = session.result()
+        try:
+            fresh = compute_partials(warehouse.spark_incidents(spark, months))
+        finally:
+            pool.submit(spark.stop)
+        partials = merge_partials(previous, fresh, months)
+        marts = derive_marts(partials)
+        return {"marts": {name: table.num_rows for name, table in sorted(marts.items())},
+                "version": warehouse.save_marts(marts, partials, basis)}
 
 
 def aggregate(params: RunParameters, backends: Backends) -> dict[str, Any]:
     """The aggregate step: the marts of the run's warehouse, on the Spark the parameters name."""
-    return run_aggregate(params.spark_master, params.spark_remote, backends.warehouse)
+    return run_aggregate(params.spark_master, params.spark_remote, backends.warehouse, params.full_refresh)
 
 
 def dump_class_archive(target: Path) -> None:

@@ -26,7 +26,8 @@ OUTLINES = "reference/precincts.json"  # precinct outlines for the map, with the
 # ---- the embedded warehouse, under <root>/warehouse ---------------------------------------------
 WAREHOUSE = "warehouse"
 INCIDENTS = "incidents"  # versions vNNNNNN/offense_month=YYYY-MM-01/part-0.parquet and `current`
-MARTS = "marts"  # versions vNNNNNN/<mart>/part-0.parquet and `current`
+MARTS = "marts"  # versions vNNNNNN/<mart>/part-0.parquet (partials: _<name>/part-0.parquet) and `current`
+MARTS_BASIS = "_basis.json"  # in a marts version: the code and incidents partitions it was computed from
 QUARANTINE = "quarantine"
 CURRENT = "current"
 PARTITION_COLUMN = "offense_month"  # tables are partitioned by offense month (Memphis local time)

@@ -1,4 +1,4 @@
-"""The marts: their names, columns, keys, reading order, and how the one Spark result splits into them.
+"""The marts: their names, columns, keys, reading order, and the per-month partials they come from.
 
 Spark-free (pyarrow only), so the aggregate stage, both warehouses and the analysis read one
 definition. Counts come in two units, always named: `offense_rows` (one per offense; an incident
@@ -6,12 +6,20 @@ with three offenses counts three times) and `incidents` (distinct Crime IDs). An
 offenses in two categories counts once in each, so category incident counts do not add up to the
 total.
 
+Every mart comes from partials kept per offense month, so that a night recomputes only the months
+its load changed (partials.py merges and derives): a mart placed in a month by its keys (MONTHLY)
+is its own partial; an all-time mart comes from hidden partials (names starting with "_"):
+  _cells       offense rows and spans per month and CELL_KEYS cell (the all-time counted marts),
+  _incidents   each incident's offense rows per month and cell, by a 64-bit hash of its key (the
+               distinct incidents of the all-time marts, and offenses_per_incident),
+  _<mart>      a plain count per month (hour_weekday, geo_grid).
+
 The aggregate stage's one query is a union of parts, tagged in `part`:
-  counted   offense rows per group of every counted mart (rolled up by grouping sets over KEYS);
+  counted   offense rows per group of every counted partial (rolled up by grouping sets over KEYS);
   repeats   per group, the rows that repeat an incident already counted there, so that
             incidents = offense rows - repeats exactly;
-  hour_weekday, geo_grid, offenses_per_incident, reporting_lag   plain counts.
-`split_marts` adds counts and repeats per group and splits the marts out.
+  _incidents and the plain partials   plain counts.
+`split_partials` adds counts and repeats per group and splits the partials out.
 """
 from __future__ import annotations
 
@@ -46,6 +54,28 @@ COLUMNS = {
     "reporting_lag": ["offense_month", "lag_days", "offense_rows"],
 }
 MARTS = tuple(COLUMNS)
+MONTH = "offense_month"  # every partial is kept per offense month (Memphis local time)
+CELLS, INDEX = "_cells", "_incidents"
+
+
+def month_column(columns: Sequence[str]) -> str | None:
+    """The column that places a row of a mart or partial in a month (None: the mart spans all time)."""
+    return next((name for name in (MONTH, "offense_date") if name in columns), None)
+
+
+MONTHLY = tuple(name for name in MARTS if month_column(COLUMNS[name]))  # each its own partial
+ALL_TIME_COUNTED = tuple(name for name in COUNTED if name not in MONTHLY)  # from _cells and _incidents
+FROM_INDEX = ("offenses_per_incident",)  # incidents by their number of offense rows, from _incidents
+PLAIN = tuple(name for name in MARTS if name not in (*MONTHLY, *COUNTED, *FROM_INDEX))  # summed over months
+CELL_KEYS = tuple(key for key in KEYS if any(key in COUNTED[name] for name in ALL_TIME_COUNTED))
+PARTIALS = {
+    **{name: COLUMNS[name] for name in MONTHLY},
+    CELLS: [MONTH, *CELL_KEYS, "cell", "offense_rows", *SPANS],
+    INDEX: [MONTH, "incident", "cell", "offense_rows"],
+    **{f"_{name}": [MONTH, *COLUMNS[name]] for name in PLAIN},
+}
+SETS = {**{name: COUNTED[name] for name in COUNTED if name in MONTHLY},
+        CELLS: (MONTH, *CELL_KEYS)}  # the counted partials: their grouping sets over KEYS
 SortKey = Union[str, tuple[str, str]]
 ORDER: dict[str, list[SortKey]] = {
     "monthly_category": ["offense_month", "category"],
@@ -65,53 +95,42 @@ def grouping_id(keys: Sequence[str]) -> int:
     return sum(1 << (len(KEYS) - 1 - i) for i, key in enumerate(KEYS) if key not in keys)
 
 
-def counted_marts(names: Sequence[str]) -> list[str]:
-    """The counted marts `names` need (offenses_per_incident needs the summary's total)."""
-    needed = set(names) | ({"summary"} if "offenses_per_incident" in names else set())
-    return [name for name in COUNTED if name in needed]
+def partials_of(name: str) -> tuple[str, ...]:
+    """The partials a mart is derived from."""
+    if name in MONTHLY:
+        return (name,)
+    if name in ALL_TIME_COUNTED:
+        return (CELLS, INDEX)
+    return (INDEX,) if name in FROM_INDEX else (f"_{name}",)
 
 
-def split_marts(result: pa.Table, names: Sequence[str] = MARTS) -> dict[str, pa.Table]:
-    """The marts out of the query's result: counts and repeats added up per group, each mart sorted."""
+def partials_for(names: Sequence[str]) -> list[str]:
+    """The partials the marts `names` need, in PARTIALS order."""
+    needed = {partial for name in names for partial in partials_of(name)}
+    return [name for name in PARTIALS if name in needed]
+
+
+def split_partials(result: pa.Table, names: Sequence[str]) -> dict[str, pa.Table]:
+    """The partials `names` out of the query's result: counts and repeats added up per group."""
     def part(name: str) -> pa.Table:
         return result.filter(pc.equal(result["part"], name))
 
-    marts = counted_tables(part("counted"), part("repeats"), counted_marts(names))
-    for name in ("hour_weekday", "geo_grid", "reporting_lag"):
-        if name in names:
-            marts[name] = part(name).select(COLUMNS[name])
-    if "offenses_per_incident" in names:
-        marts["offenses_per_incident"] = offenses_per_incident(part("offenses_per_incident"), marts["summary"])
-    return {name: sort(marts[name], ORDER.get(name, [])) for name in names}
-
-
-def offenses_per_incident(several: pa.Table, summary: pa.Table) -> pa.Table:
-    """Incidents by offense rows: those with several rows as counted, those with one the rest."""
-    several = several.select(COLUMNS["offenses_per_incident"])
-    in_several = pc.sum(pc.multiply(several["offense_rows"], several["incidents"])).as_py() or 0
-    single = summary["offense_rows"][0].as_py() - in_several
-    ones = pa.Table.from_pylist([{"offense_rows": 1, "incidents": single}] if single else [], several.schema)
-    return pa.concat_tables([ones, several])
+    tables = counted_tables(part("counted"), part("repeats"), [name for name in names if name in SETS])
+    return {name: tables[name] if name in tables else part(name).select(PARTIALS[name]) for name in names}
 
 
 def counted_tables(counted: pa.Table, repeats: pa.Table, names: list[str]) -> dict[str, pa.Table]:
-    """The counted marts: offense rows and repeats added up per group, incidents their difference."""
+    """The counted partials: offense rows and repeats added up per group, incidents their difference."""
     if not names:
         return {}
     groups = ["gid", *KEYS]
-    both = pa.concat_tables([counted.select([*groups, "offense_rows", "repeats", *SPANS]),
-                             repeats.select([*groups, "offense_rows", "repeats", *SPANS])])
-    totals = both.group_by(groups, use_threads=False).aggregate(
-        [("offense_rows", "sum"), ("repeats", "sum"), *SPANS.items()])
-    totals = totals.rename_columns([name if name in groups else name.rsplit("_", 1)[0]
-                                    for name in totals.column_names])
+    columns = [*groups, "cell", "offense_rows", "repeats", *SPANS]
+    totals = rollup(pa.concat_tables([counted.select(columns), repeats.select(columns)]), groups,
+                    [("cell", "max"), ("offense_rows", "sum"), ("repeats", "sum"), *SPANS.items()])
     totals = totals.append_column("incidents", pc.subtract(totals["offense_rows"],
                                                            pc.coalesce(totals["repeats"], 0)))
-    marts = {name: totals.filter(pc.equal(totals["gid"], grouping_id(COUNTED[name]))).select(COLUMNS[name])
-             for name in names}
-    if "summary" in marts and marts["summary"].num_rows == 0:  # an empty table still has a summary
-        marts["summary"] = pa.Table.from_pylist([{"offense_rows": 0, "incidents": 0}], marts["summary"].schema)
-    return marts
+    return {name: totals.filter(pc.equal(totals["gid"], grouping_id(SETS[name]))).select(PARTIALS[name])
+            for name in names}
 
 
 def sort(table: pa.Table, keys: list[SortKey]) -> pa.Table:
@@ -119,3 +138,9 @@ def sort(table: pa.Table, keys: list[SortKey]) -> pa.Table:
     if not keys:
         return table
     return table.sort_by([key if isinstance(key, tuple) else (key, "ascending") for key in keys])
+
+
+def rollup(table: pa.Table, keys: Sequence[str], aggregations: Sequence[tuple[str, str]]) -> pa.Table:
+    """`table` grouped by `keys` (null a group of its own), each aggregate keeping its column's name."""
+    totals = table.group_by(list(keys), use_threads=False).aggregate(list(aggregations))
+    return totals.rename_columns([*keys, *(column for column, _ in aggregations)])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol, TypeAlias
+from datetime import date
+from typing import Any, Protocol, Sequence, TypeAlias
 
 import pandas as pd
 import pyarrow as pa
@@ -54,16 +55,32 @@ class Warehouse(Protocol):
         """Keep a batch's rejected rows (replacing that batch's earlier ones); returns where."""
         ...
 
-    def save_marts(self, marts: dict[str, pa.Table]) -> str:
-        """Publish every mart together; returns what identifies the published version."""
+    def save_marts(self, marts: dict[str, pa.Table], partials: dict[str, pa.Table] | None = None,
+                   basis: dict[str, Any] | None = None) -> str:
+        """Publish every mart together, with the per-month partials and the basis (what they were
+        computed from) that a later incremental run merges into where the warehouse keeps them;
+        returns what identifies the published version."""
+        ...
+
+    def month_tokens(self) -> dict[str, str] | None:
+        """What identifies each month partition of `incidents` now, by month (ISO date); None
+        where the warehouse cannot tell, so that every run computes every month."""
+        ...
+
+    def marts_basis(self) -> dict[str, Any] | None:
+        """What the live marts were computed from (`save_marts`'s basis); None if unknown."""
+        ...
+
+    def read_partials(self, names: Sequence[str]) -> dict[str, pa.Table]:
+        """The per-month partials `names` of the live marts."""
         ...
 
     def read_incidents(self) -> pa.Table:
         """The whole live table as Arrow, in partition then cluster order."""
         ...
 
-    def spark_incidents(self, spark: Any) -> Any:
-        """The live table as a Spark DataFrame of `spark`."""
+    def spark_incidents(self, spark: Any, months: Sequence[date] | None = None) -> Any:
+        """The live table (or its `months` partitions only) as a Spark DataFrame of `spark`."""
         ...
 
     def read_mart(self, name: str) -> pd.DataFrame:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import datetime, timezone
-from typing import Any
+from datetime import date, datetime, timezone
+from typing import Any, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -211,12 +211,15 @@ class BigQueryWarehouse:
         tokens = {row["name"]: f"{row['n']}.{(row['x'] or 0) & (2**64 - 1):016x}" for row in rows}
         return ",".join(f"{name}:{tokens[name]}" for name in names)
 
-    def spark_incidents(self, spark: Any) -> Any:
-        """The table as a Spark DataFrame, read by the spark-bigquery connector (Storage Read API).
+    def spark_incidents(self, spark: Any, months: Sequence[date] | None = None) -> Any:
+        """The table as a Spark DataFrame, read by the spark-bigquery connector (Storage Read API);
+        always whole (`month_tokens` is None, so the marts are computed from every month).
 
         With `spark_through_client` (a BigQuery emulator, which the connector cannot reach) the
         table comes through this client as Arrow instead, which suits a small table only.
         """
+        if months is not None:
+            raise NotImplementedError("the BigQuery warehouse computes the marts from every month")
         table_id = self.table_id(INCIDENTS)
         try:
             self.client.get_table(table_id)
@@ -294,8 +297,21 @@ class BigQueryWarehouse:
         self._drop(staged)
         return self.table_id(QUARANTINE)
 
-    def save_marts(self, marts: dict[str, pa.Table]) -> str:
-        """Load every mart into its `mart_<name>` table, replacing it (each load is atomic).
+    # ---- marts: computed whole every time (no partials kept, so no month is merged) ---------------
+    def month_tokens(self) -> None:
+        """None: BigQuery's partitions are not tracked here, so every run computes every month."""
+        return None
+
+    def marts_basis(self) -> None:
+        return None
+
+    def read_partials(self, names: Sequence[str]) -> dict[str, pa.Table]:
+        raise NotImplementedError("the BigQuery warehouse keeps no partials: its marts are computed whole")
+
+    def save_marts(self, marts: dict[str, pa.Table], partials: dict[str, pa.Table] | None = None,
+                   basis: dict[str, Any] | None = None) -> str:
+        """Load every mart into its `mart_<name>` table, replacing it (each load is atomic); the
+        partials and basis are not kept (see month_tokens).
 
         Marts are small, so they go up from memory (a load job from a file, no GCS copy).
         Returns the time they were published.

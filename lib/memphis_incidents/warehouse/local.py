@@ -16,7 +16,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import duckdb
 import numpy as np
@@ -33,6 +33,7 @@ from ..schema import CANONICAL_SCHEMA, spark_schema
 from ..storage import write_atomically
 from ..quality import QUARANTINE_SCHEMA
 from . import RowIds, StagedRows, UpsertResult
+from .local_marts import LocalMarts, month_tokens
 from .versions import VersionedDir
 
 DATA_COLUMNS = [n for n in CANONICAL_SCHEMA.names if n != PARTITION]
@@ -44,7 +45,7 @@ DICTIONARY_COLUMNS = ["category", "description", "ucr_code", "agency_crime_type"
                       "nibrs_group", "precinct", "city", "zip", "geo_status", "batch_id"]
 
 
-class LocalWarehouse:
+class LocalWarehouse(LocalMarts):
     """The `incidents` table, the quarantine and the marts under one local folder."""
 
     def __init__(self, root: str | Path):
@@ -71,6 +72,8 @@ class LocalWarehouse:
                         "QUALIFY row_number() OVER (PARTITION BY row_id, reason, raw_json ORDER BY batch_id) = 1")
         marts = self.marts_dir.current
         for mart in sorted(marts.iterdir()) if marts else []:
+            if mart.name.startswith("_"):  # the partials and basis the next night merges into
+                continue
             con.execute(f"CREATE VIEW {mart.name} AS SELECT * FROM read_parquet('{mart}/*.parquet')")
         return con
 
@@ -188,28 +191,24 @@ class LocalWarehouse:
         """Spark reads plain Parquet: no extra settings."""
         return {}
 
-    def spark_incidents(self, spark: Any) -> Any:
-        """The live table as a Spark DataFrame: plain Parquet read with the canonical schema given
-        (no schema-inference job), the partition column taken from the folder names."""
+    def spark_incidents(self, spark: Any, months: Sequence[date] | None = None) -> Any:
+        """The live table, or its `months` partitions only, as a Spark DataFrame: plain Parquet read
+        with the canonical schema given (no schema-inference job), the partition column taken from
+        the folder names."""
         current = self.incidents_path()
         if current is None:
             raise PipelineError("the incidents table is empty: run the warehouse load first")
-        return spark.read.schema(spark_schema(CANONICAL_SCHEMA)).parquet(str(current))
+        reader = spark.read.schema(spark_schema(CANONICAL_SCHEMA))
+        if months is None:
+            return reader.parquet(str(current))
+        folders = [str(current / name) for name in map(partition_name, months) if (current / name).is_dir()]
+        if not folders:  # every month asked for lost all its rows
+            return reader.parquet(str(current)).where("false")
+        return reader.option("basePath", str(current)).parquet(*folders)
 
-    def save_marts(self, marts: dict[str, pa.Table]) -> str:
-        """Write every mart into one new marts version and publish them together."""
-        staged = self.marts_dir.staging()
-        for name, table in marts.items():
-            (staged / name).mkdir()
-            pq.write_table(table, staged / name / "part-0.parquet", compression="zstd")
-        return str(self.marts_dir.publish(staged))
-
-    def read_mart(self, name: str) -> pd.DataFrame:
-        """One mart of the live marts version as pandas."""
-        current = self.marts_dir.current
-        if current is None or not (current / name).exists():
-            raise PipelineError(f"mart {name} not found: run the Spark aggregation first")
-        return pd.read_parquet(current / name)
+    def month_tokens(self) -> dict[str, str]:
+        """What identifies each month partition of the live table now (see local_marts.month_tokens)."""
+        return month_tokens(self.incidents_path())
 
     def write_quarantine(self, batch_id: str, rejected: pa.Table) -> str:
         """Keep a batch's rejected rows (replaced whole if the batch is loaded again; none, no file)."""
