@@ -60,7 +60,8 @@ def parser() -> argparse.ArgumentParser:
                + ", ".join(f"{f.name} ({f.type})" for f in dataclasses.fields(RunParameters)) + ".")
     p.add_argument("--profile", choices=("embedded", "gcp"), help="storage and engines (default embedded)")
     p.add_argument("--source", help="source preset (default demo)")
-    p.add_argument("--full-refresh", action="store_true", help="re-pull everything; rows gone at the source are deleted")
+    p.add_argument("--full-refresh", action="store_true",
+                   help="re-pull everything (rows gone at the source are deleted) and recompute every month of the marts")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="set a run parameter (repeatable); unknown names or bad values stop the run")
     p.add_argument("--run-id", help="use this run id instead of a new one")
