@@ -153,9 +153,10 @@ def warm_kernel_after(index: int, run: Run, kernel: str) -> WarmKernel | None:
     return WarmKernel(kernel, run.options.notebooks_dir.parent, notebook_modules(notebook, later[0].stage))
 
 
-def execute_steps(run: Run, backends: Backends, kernel: str) -> Iterator[StepResult]:
+def execute_steps(run: Run, backends: Backends, kernel: str, retired: list[WarmKernel]) -> Iterator[StepResult]:
     """Run the steps in order, yielding each one as it finishes (run or skipped); while a step runs,
-    the next selected step's kernel is already booting."""
+    the next selected step's kernel is already booting. Every kernel started ends up in `retired`,
+    asked to exit, for the caller to reap."""
     code = ExitCode.OK
     warm: WarmKernel | None = None
     try:
@@ -178,7 +179,8 @@ def execute_steps(run: Run, backends: Backends, kernel: str) -> Iterator[StepRes
                 result = execute_step(step, run, kernel, taken)
             finally:
                 if taken:
-                    taken.shutdown()
+                    taken.retire()
+                    retired.append(taken)
             result = run.results[index] = dataclasses.replace(result, reason=decision.reason)
             log_step(run, step, result, backends)
             if result.status == "succeeded":
@@ -190,29 +192,36 @@ def execute_steps(run: Run, backends: Backends, kernel: str) -> Iterator[StepRes
             yield result
     finally:
         if warm:
-            warm.shutdown()
+            warm.retire()
+            retired.append(warm)
 
 
 def execute_run(run: Run, backends: Backends) -> int:
     """Run the steps in order: skip the unchanged ones, stop running after a failure; then render
-    each executed notebook's page (while the next step runs), the report, and prune old runs."""
+    each executed notebook's page (while the next step runs), the report, and prune old runs, while
+    the kernels that ran the steps exit."""
     kernel = ensure_kernel()
     run.folder.mkdir(parents=True, exist_ok=True)
     run.results = run.pending_results()
     save_manifest(run, backends, "running")
     finished: list[StepResult] = []
     rendered: list[Future[Path]] = []
-    with ThreadPoolExecutor(max_workers=1) as pages:
-        for result in execute_steps(run, backends, kernel):
-            finished.append(result)
-            if result.status != "failed" and result.output_notebook and Path(result.output_notebook).exists():
-                rendered.append(pages.submit(write_notebook_page, Path(result.output_notebook)))
-    for page in rendered:
-        page.result()
-    code = next((ExitCode(r.exit_code) for r in finished if r.status == "failed"), ExitCode.OK)
-    write_reports(run)
-    prune_reports(run.options.reports_dir, run.options.keep_runs, backends.reports)
-    save_manifest(run, backends, "succeeded" if code == ExitCode.OK else "failed", finished=True)
+    retired: list[WarmKernel] = []
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pages:
+            for result in execute_steps(run, backends, kernel, retired):
+                finished.append(result)
+                if result.status != "failed" and result.output_notebook and Path(result.output_notebook).exists():
+                    rendered.append(pages.submit(write_notebook_page, Path(result.output_notebook)))
+        for page in rendered:
+            page.result()
+        code = next((ExitCode(r.exit_code) for r in finished if r.status == "failed"), ExitCode.OK)
+        write_reports(run)
+        prune_reports(run.options.reports_dir, run.options.keep_runs, backends.reports)
+        save_manifest(run, backends, "succeeded" if code == ExitCode.OK else "failed", finished=True)
+    finally:
+        for used in retired:
+            used.reap()
     return int(code)
 
 

@@ -12,6 +12,8 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
+REAP_SECONDS = 1.0  # a retired kernel's time to exit, counted from when the run needs it gone
+
 
 def notebook_modules(notebook: Path, stage: str | None = None) -> tuple[str, ...]:
     """The absolute modules a notebook's code cells import, and its stage's module, in order."""
@@ -59,15 +61,28 @@ class WarmKernel:
         run_sync(self.manager.start_kernel)(cwd=str(cwd), extra_arguments=[f"--IPKernelApp.exec_lines={line}"])
 
     def take(self) -> AsyncKernelManager | None:
-        """The kernel manager if its kernel is still alive (else it is shut down and None returned)."""
+        """The kernel manager if its kernel is still alive (else it is stopped and None returned)."""
         if run_sync(self.manager.is_alive)():
             return self.manager
         self.shutdown()
         return None
 
-    def shutdown(self) -> None:
-        """Close the clients papermill opened and stop the kernel (it is never reused)."""
+    def retire(self) -> None:
+        """Close the clients papermill opened and ask the kernel to exit, without waiting for it (a
+        Spark kernel takes seconds to stop its JVM): the next step starts meanwhile."""
         for made in self.manager.__dict__.pop("made_clients", []):
             made.stop_channels()
         if self.manager.has_kernel:
-            run_sync(self.manager.shutdown_kernel)(now=False)
+            run_sync(self.manager.request_shutdown)()
+
+    def reap(self) -> None:
+        """Wait for a retired kernel to exit: half of REAP_SECONDS, then SIGTERM, then SIGKILL. A kernel
+        that ran Spark does not exit on request alone (py4j's threads); its notebook is saved by then."""
+        if self.manager.has_kernel:
+            run_sync(self.manager.finish_shutdown)(waittime=REAP_SECONDS)
+            run_sync(self.manager.cleanup_resources)()
+
+    def shutdown(self) -> None:
+        """Stop the kernel now that it is not needed (it is never reused)."""
+        self.retire()
+        self.reap()
