@@ -101,3 +101,10 @@ def test_quarantine_is_kept_per_batch_and_counted(warehouse, arcgis_rows, arcgis
     warehouse.write_quarantine("b1", rejected)  # loading a batch again replaces, never doubles
     counts = warehouse.quarantine_counts().to_pylist()
     assert counts == [{"reason": "missing_row_id", "rows": 1}, {"reason": "offense_date_in_future", "rows": 1}]
+
+
+def test_files_written_atomically_get_the_permissions_open_would_give_them(tmp_path):
+    from memphis_incidents.storage import UMASK, write_atomically
+
+    path = write_atomically(tmp_path / "report.html", b"<p>shared</p>")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~UMASK

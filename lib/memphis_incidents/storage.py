@@ -74,6 +74,16 @@ def write_atomically(target: Path, data: bytes) -> Path:
     return target
 
 
+def process_umask() -> int:
+    """The process's umask, read once at import (reading it means setting it, so not while threads write)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = process_umask()
+
+
 @contextmanager
 def atomic_file(target: Path) -> Iterator[BinaryIO]:
     """A file to write that appears at `target` only once the block ends without an error (a synced
@@ -85,6 +95,7 @@ def atomic_file(target: Path) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~UMASK)  # as open() would make it, not mkstemp's owner-only 0600
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
