@@ -34,10 +34,11 @@ class PipelineRun:
 def run_pipeline(rows: int, data_dir: Path, reports_dir: Path, run_id: str, day: int = 0,
                  force: bool = False) -> PipelineRun:
     """Run the whole pipeline on the demo source once (`day` > 0: the nightly update of that day;
-    `force`: every step runs even if its inputs are unchanged)."""
+    `force`: every step runs and does all of a first run's work again: --force --full-refresh re-pulls,
+    reloads and recomputes every month of the marts, which a plain --force would leave unchanged)."""
     command = [sys.executable, "run_pipeline.py", "--run-id", run_id, "--reports-dir", str(reports_dir),
                "-p", "demo_rows", str(rows), "-p", "data_dir", str(data_dir), "-p", "demo_day", str(day),
-               *(["--force"] if force else [])]
+               *(["--force", "--full-refresh"] if force else [])]
     measured = run_checked(command, f"pipeline run {run_id}")
     manifest = json.loads((reports_dir / run_id / "run.json").read_text())
     executed = [s for s in manifest["steps"] if s["status"] == "succeeded" and s["duration_s"] is not None]

@@ -187,7 +187,7 @@ def pipeline_runs(args: argparse.Namespace, work: Path) -> Runs:
             runs.nightly.append(run_pipeline(args.rows, data, reports, f"bench-nightly-{n}", day=1))
     for n in range(args.repeats):
         data, reports = work / f"demo-{n}", work / f"demo-reports-{n}"
-        print(f"demo {n + 1}/{args.repeats}: first run on a fresh folder, then --force", flush=True)
+        print(f"demo {n + 1}/{args.repeats}: first run on a fresh folder, then --force --full-refresh", flush=True)
         runs.first.append(run_pipeline(runs.demo_rows, data, reports, f"bench-first-{n}"))
         runs.forced.append(run_pipeline(runs.demo_rows, data, reports, f"bench-forced-{n}", force=True))
     return runs

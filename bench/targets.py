@@ -66,7 +66,7 @@ def first_demo_row(first: list[PipelineRun], forced: list[PipelineRun], rows: in
     """The first run on a fresh data folder against a forced second run on the same data."""
     ratios = [a.wall_s / b.wall_s for a, b in zip(first, forced)]
     median = statistics.median(ratios)
-    return Row(f"first `make demo` ({rows:,} rows, fresh data folder) / a second run with --force, "
+    return Row(f"first `make demo` ({rows:,} rows, fresh data folder) / a second run with --force --full-refresh, "
                "pipeline part", ratios, "x",
                ratio=f"first {statistics.median(r.wall_s for r in first):.1f} s, "
                      f"forced {statistics.median(r.wall_s for r in forced):.1f} s",
