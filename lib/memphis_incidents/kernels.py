@@ -18,11 +18,10 @@ REAP_SECONDS = 1.0  # a retired kernel's time to exit, counted from when the run
 def notebook_modules(notebook: Path, stage: str | None = None) -> tuple[str, ...]:
     """The absolute modules a notebook's code cells import, and its stage's module, in order."""
     modules = [stage.split(":")[0]] if stage else []
-    cells = json.loads(notebook.read_text())["cells"]
-    for cell in cells:
-        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    code = [cell["source"] for cell in json.loads(notebook.read_text())["cells"] if cell["cell_type"] == "code"]
+    for source in code:
         try:
-            tree = ast.parse(source) if cell["cell_type"] == "code" else ast.Module(body=[], type_ignores=[])
+            tree = ast.parse("".join(source))  # nbformat keeps a cell's source as one string or a list of lines
         except SyntaxError:
             continue
         for node in tree.body:
