@@ -15,6 +15,7 @@ from .errors import ReconciliationError, SourceError
 from .precincts import fetch_outlines, load_outlines, save_outlines, synthetic_outlines
 from .backends import Backends
 from .runlog import new_run_id
+from .schema import INGEST_PREFIX
 from .sources import Pull, Source, make_source
 from .sources.base import iso_utc, parse_watermark
 from .sources.fields import Incremental
@@ -73,10 +74,22 @@ class Tally:
 
 
 def with_ingest_metadata(table: pa.Table, batch_id: str, ingested_at: datetime) -> pa.Table:
-    """The raw rows plus the batch id and ingest time on every row."""
-    n = table.num_rows
-    table = table.append_column("_ingest_batch_id", pa.repeat(pa.scalar(batch_id, pa.string()), n))
-    return table.append_column("_ingest_at", pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), n))
+    """The raw rows plus the batch id and ingest time on every row. A source field named like the
+    ingest's own columns is kept under `_source` + its name (`_ingest_at` as `_source_ingest_at`)."""
+    n, names = table.num_rows, table.column_names
+    table = table.rename_columns([unreserved(name, names) for name in names])
+    table = table.append_column(INGEST_PREFIX + "batch_id", pa.repeat(pa.scalar(batch_id, pa.string()), n))
+    return table.append_column(INGEST_PREFIX + "at", pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), n))
+
+
+def unreserved(name: str, taken: list[str]) -> str:
+    """`name`, or a free name for it if the ingest reserves it."""
+    if not name.startswith(INGEST_PREFIX):
+        return name
+    renamed = "_source" + name
+    while renamed in taken:
+        renamed = "_source" + renamed
+    return renamed
 
 
 def reconciled(pulled: Pull, landed: int) -> None:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .config import Preset
-from .schema import canonical_incidents, text_array, text_series
+from .schema import INGEST_PREFIX, canonical_incidents, text_array, text_series
 
 EARLIEST = pd.Timestamp("1970-01-01", tz="UTC")
 FUTURE_SLACK = timedelta(days=1)
@@ -79,7 +79,7 @@ def string_array(values: pd.Series) -> pa.Array:
 
 def source_fields(columns: list[str]) -> list[str]:
     """The raw columns the source sent (not the ingest's own)."""
-    return [c for c in columns if not c.startswith("_ingest_")]
+    return [c for c in columns if not c.startswith(INGEST_PREFIX)]
 
 
 def records_json(records: list[dict[str, Any]]) -> list[str]:

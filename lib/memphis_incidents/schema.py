@@ -27,6 +27,7 @@ UNEVEN_WHITESPACE = f"[{WHITESPACE.replace(' ', '')}]|  "  # anything but single
 ZIP5 = r"^\p{Nd}{5}"
 NIBRS_AGAINST = r"AGAINST (?P<group>PERSON|PROPERTY|SOCIETY)S?$"
 OFFSET_SUFFIX = r"(?:Z|[+-]\p{Nd}\p{Nd}:?\p{Nd}\p{Nd})$"
+INGEST_PREFIX = "_ingest_"  # the raw lake's own columns (_ingest_batch_id, _ingest_at); the rest are the source's
 US_DATETIME = "%m/%d/%Y %I:%M:%S %p"
 GEO_STATUS = dict(  # geo_status: what it means for a reader
     ok="located inside the Memphis area (on the map)",

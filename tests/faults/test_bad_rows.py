@@ -248,6 +248,8 @@ KNOWN_DIRTY_BATCHES = [  # pages found to break a load, each as small as it gets
     pytest.param("arcgis", [{**ARCGIS_ROW(1), "Offense_Datetime": 10**15}], id="an epoch after 2262"),
     pytest.param("arcgis", [ARCGIS_ROW(1), {**ARCGIS_ROW(2), "EditDate": 1_700_000_000_123}],
                  id="a neighbour's milliseconds"),
+    pytest.param("arcgis", [{**ARCGIS_ROW(1), "_ingest_at": "(!Aq", "_ingest_batch_id": 7}, ARCGIS_ROW(2)],
+                 id="a source field named like the ingest's own"),
 ]
 
 
@@ -258,6 +260,15 @@ def test_known_dirty_batches(name: str, rows: list[dict], ledger: Ledger, tmp_pa
     assert_each_row_in_one_place(done)
     assert_loaded_rows_keep_their_ids_and_dates(done, SOURCES[name])
     assert_loading_again_changes_nothing(done)
+
+
+def test_a_source_field_named_like_the_ingests_own_is_kept_under_another_name(tmp_path: Path) -> None:
+    rows = [{**ARCGIS_ROW(1), "_ingest_at": "sent by the source", "_source_ingest_at": "also sent"}]
+    backends, _ = landed(rows, 1, SOURCES["arcgis"], tmp_path)
+    raw = backends.lake.read_batch("b1")
+    assert raw.column("_source_source_ingest_at").to_pylist() == ["sent by the source"]
+    assert raw.column("_source_ingest_at").to_pylist() == ["also sent"]
+    assert raw.column("_ingest_at").to_pylist() == [INGESTED_AT]
 
 
 @pytest.mark.parametrize("name", SOURCES)
