@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import nbformat
-from bs4 import BeautifulSoup
 from nbconvert import HTMLExporter
 
 from .layout import INDEX_PAGE, REPORT_PAGE, RUN_MANIFEST, TEMPLATES
@@ -26,43 +26,61 @@ INDEX_HEADINGS = ("started", "run", "status", "profile", "source", "steps", *IND
                   "duration", "pages")
 
 
+HEADING = re.compile(r"<h(?P<level>[12])(?P<attrs>[^>]*)>(?P<inner>.*?)</h(?P=level)>", re.S)
+ANCHOR_LINK = re.compile(r'<a class="anchor-link"[^>]*>.*?</a>', re.S)
+TAG = re.compile(r"<[^>]+>")
+ID = re.compile(r'\bid="([^"]*)"')
+RUN_NOTICE = re.compile(r'<nav class="mi-run".*?</nav>', re.S)  # ours: nothing nested in it
+BODY = re.compile(r"<body[^>]*>")
+
+
 def notebook_html(notebook_path: str | Path, hide_code: bool = True) -> str:
     """A self-contained HTML page of an executed notebook, code hidden by default, titled by its
-    first heading, with a table of contents when it has sections."""
+    first heading, with a table of contents when it has sections.
+
+    Title and contents are placed in nbconvert's markup as text (headings `<h1 id=...>`, cells
+    `<div class="jp-Cell ...">`): a parser of the whole page costs about half a second a page."""
     exporter = HTMLExporter(template_name="report", extra_template_basedirs=[str(TEMPLATES)],
                             exclude_input=hide_code, exclude_input_prompt=hide_code,
                             exclude_output_prompt=hide_code)
     body, _ = exporter.from_notebook_node(nbformat.read(str(notebook_path), as_version=4),
                                           resources={"metadata": {"name": Path(notebook_path).stem}})
-    soup = BeautifulSoup(body, "html.parser")
-    title_from_heading(soup)
-    add_table_of_contents(soup)
-    return str(soup)
+    return with_table_of_contents(titled_from_heading(body))
 
 
-def heading_text(heading: Any) -> str:
+def headings(page: str, level: int) -> list[re.Match[str]]:
+    """The page's headings of `level` in its main part, in order."""
+    main = page.find("<main")
+    return [h for h in HEADING.finditer(page, max(main, 0)) if h["level"] == str(level)]
+
+
+def heading_text(heading: re.Match[str]) -> str:
     """A heading's text without nbconvert's pilcrow anchor link."""
-    return "".join(t for t in heading.find_all(string=True)
-                   if not t.find_parent("a", class_="anchor-link")).strip()
+    return html.unescape(TAG.sub("", ANCHOR_LINK.sub("", heading["inner"]))).strip()
 
 
-def title_from_heading(soup: BeautifulSoup) -> None:
+def titled_from_heading(page: str) -> str:
     """Name the page (browser tab, bookmarks) after its first h1, when it has one."""
-    first = soup.select_one("main h1")
-    if first is not None and soup.title is not None:
-        soup.title.string = heading_text(first)
+    first = next(iter(headings(page, 1)), None)
+    if first is None:
+        return page
+    return re.sub(r"<title>.*?</title>", lambda _: f"<title>{html.escape(heading_text(first))}</title>", page,
+                  count=1, flags=re.S)
 
 
-def add_table_of_contents(soup: BeautifulSoup) -> None:
-    """Put a linked list of the page's sections (h2 headings) before the first, if there are two or more."""
-    sections = [h for h in soup.select("main h2") if h.get("id")]
+def with_table_of_contents(page: str) -> str:
+    """Put a linked list of the page's sections (h2 headings with an id) before the cell of the
+    first, if there are two or more."""
+    found = [(ID.search(h["attrs"]), h) for h in headings(page, 2)]
+    sections = [(anchor[1], h) for anchor, h in found if anchor]
     if len(sections) < 2:
-        return
-    items = "".join(f'<li><a href="#{html.escape(str(h["id"]))}">{html.escape(heading_text(h))}</a></li>'
-                    for h in sections)
-    nav = BeautifulSoup(f'<nav class="mi-toc" aria-label="Contents"><h2>Contents</h2><ol>{items}</ol></nav>',
-                        "html.parser")
-    (sections[0].find_parent(class_="jp-Cell") or sections[0]).insert_before(nav)
+        return page
+    items = "".join(f'<li><a href="#{anchor}">{html.escape(heading_text(h))}</a></li>' for anchor, h in sections)
+    nav = f'<nav class="mi-toc" aria-label="Contents"><h2>Contents</h2><ol>{items}</ol></nav>'
+    first = sections[0][1].start()
+    cell = page.rfind('<div class="jp-Cell ', 0, first)
+    at = cell if cell >= 0 else first
+    return page[:at] + nav + page[at:]
 
 
 def write_report(notebook_path: str | Path, html_path: str | Path) -> Path:
@@ -73,20 +91,18 @@ def write_report(notebook_path: str | Path, html_path: str | Path) -> Path:
 def with_run_notice(report: Path, run_id: str, reused_from: str | None, previous: str | None) -> Path:
     """Put (or replace) the report's run line at its top: which run it belongs to, links to the runs
     index and the previous run's report, and, for a report reused unchanged, the run that made it."""
-    soup = BeautifulSoup(report.read_text(encoding="utf-8"), "html.parser")
-    for old in soup.select("nav.mi-run"):
-        old.decompose()
+    page = RUN_NOTICE.sub("", report.read_text(encoding="utf-8"))
     links = [f'<a href="../{INDEX_PAGE}">all runs</a>']
     if previous:
         links.append(f'<a href="../{html.escape(previous)}/{REPORT_PAGE}">previous run\'s report ({html.escape(previous)})</a>')
     reused = (f'<p class="mi-reused"><strong>Reused report.</strong> Nothing this report reads changed since run '
               f'{html.escape(reused_from)}, so run {html.escape(run_id)} shows that run\'s report unchanged.</p>'
               if reused_from and reused_from != run_id else "")
-    notice = BeautifulSoup(f'<nav class="mi-run" aria-label="Run">Run <code>{html.escape(run_id)}</code> · '
-                           f'{" · ".join(links)}{reused}</nav>', "html.parser")
-    body = soup.body or soup
-    body.insert(0, notice)
-    return write_atomically(report, str(soup).encode("utf-8"))
+    notice = (f'<nav class="mi-run" aria-label="Run">Run <code>{html.escape(run_id)}</code> · '
+              f'{" · ".join(links)}{reused}</nav>')
+    body = BODY.search(page)
+    at = body.end() if body else 0
+    return write_atomically(report, (page[:at] + notice + page[at:]).encode("utf-8"))
 
 
 def previous_report(reports_dir: Path, run_id: str) -> str | None:
