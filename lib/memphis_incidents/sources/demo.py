@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 from ..config import Preset
 from .base import Pull, iso_utc, parse_watermark
 from .demo_rows import (
-    DIRT, OFFENSE_FIELDS, RAW_SCHEMA, ROWS_PER_INCIDENT_P, Numbering, offense_rows, sequence_gap_limit,
+    DIRT, OFFENSE_FIELDS, RAW_SCHEMA, ROWS_PER_INCIDENT_P, Known, Months, Numbering, edit_times, month_prefixes,
+    offense_rows, report_months, sequence_gap_limit, sequences,
 )
 from .demo_world import (
     DEMO_ANCHOR, SPAN_START, capped_ms, epoch_ms, from_epoch_ms, history_offense_ms, offense_types,
@@ -51,35 +52,96 @@ def demo_snapshot(rows: int, seed: int, day: int = 0) -> pa.Table:
     return pa.concat_tables([RAW_SCHEMA.empty_table(), *snapshot_blocks(rows, seed, day)])
 
 
-def snapshot_blocks(rows: int, seed: int, day: int = 0) -> Iterator[pa.Table]:
+def snapshot_blocks(rows: int, seed: int, day: int = 0, since_ms: int | None = None) -> Iterator[pa.Table]:
     """`demo_snapshot` in blocks of about BLOCK_ROWS rows in ObjectId order, each made when it is
-    asked for: the day's update edits every block as it is made, its new rows come last."""
-    numbering = Numbering()
+    asked for: the day's update edits every block as it is made, its new rows come last.
+    `since_ms`: only the blocks that can hold a row edited at or after it are made (a night's pull
+    makes the blocks its edits fall in, not the layer)."""
+    zero = DayZero.draw(rows, seed)
     updates = daily_updates(rows, seed, day)
-    for block in first_blocks(rows, seed, numbering):
-        yield with_edits(block, updates)
+    edited = np.concatenate([np.zeros(0, np.int64), *(u.targets for u in updates
+                                                       if since_ms is not None and publication_ms(u.day) >= since_ms)])
+
+    def wanted(first_id: int, last_id: int, newest_edit: int) -> bool:
+        return since_ms is None or newest_edit >= since_ms or bool(((edited >= first_id) & (edited <= last_id)).any())
+
+    numbering = Numbering()
+    if zero is not None:
+        for k in range(zero.blocks):
+            if wanted(*zero.id_range(k), zero.newest_edit(k)):
+                yield with_edits(zero.block(k), updates)
+        numbering = zero.numbering()
     for n, update in enumerate(updates):
-        yield with_edits(update.new_rows(rows, numbering), updates[n + 1:])
+        first_id = numbering.next_object_id
+        block = update.new_rows(rows, numbering)  # made every time: the ids of later days continue it
+        if wanted(first_id, numbering.next_object_id - 1, publication_ms(update.day)):
+            yield with_edits(block, updates[n + 1:])
 
 
-def first_blocks(rows: int, seed: int, numbering: Numbering) -> Iterator[pa.Table]:
-    """Day 0: exactly `rows` rows (duplicates included) for offenses since 2020-01-01, in blocks of
-    whole incidents in report order (one block, for BLOCK_ROWS rows or fewer)."""
-    if rows <= 0:
-        return
-    rng = day_rng(seed, 0)
-    duplicates = round(rows * DIRT.duplicates)
-    sizes = rows_per_incident(rng, rows - duplicates)
-    offense = history_offense_ms(rng, sizes.size)
-    reported = whole_minutes(capped_ms(rng, offense, report_lag_ms(rng, sizes.size), publication_ms(0)))
-    order = np.argsort(reported, kind="stable")
-    offense, reported, gap_limit = offense[order], reported[order], sequence_gap_limit(reported)
-    ends = np.cumsum(sizes)
-    cuts = np.r_[0, np.searchsorted(ends, np.arange(BLOCK_ROWS, ends[-1], BLOCK_ROWS), side="right"), sizes.size]
-    copies = np.round(duplicates * np.r_[0, ends][cuts] / ends[-1]).astype(int)  # spread over the blocks
-    for start, stop, before, after in zip(cuts[:-1], cuts[1:], copies[:-1], copies[1:]):
-        yield offense_rows(rng, sizes[start:stop], offense[start:stop], reported[start:stop], 0, numbering,
-                           int(after - before), gap_limit)
+@dataclass
+class DayZero:
+    """Day 0 drawn before any of its rows is made: exactly `rows` rows (duplicates included) for
+    offenses since 2020-01-01, as incidents in report order with their sizes, times, edit times
+    and Crime_ID sequence numbers, cut into blocks of whole incidents. A block's rows come from a
+    generator of its own, so that any block can be made without the blocks before it."""
+
+    seed: int
+    sizes: np.ndarray
+    offense: np.ndarray
+    reported: np.ndarray
+    known: Known
+    cuts: np.ndarray  # the first incident of each block, then the number of incidents
+    copies: np.ndarray  # exact duplicates made before each block, then in all
+    gap_limit: int
+    months: Months  # report_months of `reported`
+
+    @classmethod
+    def draw(cls, rows: int, seed: int) -> DayZero | None:
+        """Day 0 of a layer of `rows` rows (None: no rows)."""
+        if rows <= 0:
+            return None
+        rng = day_rng(seed, 0)
+        duplicates = round(rows * DIRT.duplicates)
+        sizes = rows_per_incident(rng, rows - duplicates)
+        offense = history_offense_ms(rng, sizes.size)
+        reported = whole_minutes(capped_ms(rng, offense, report_lag_ms(rng, sizes.size), publication_ms(0)))
+        order = np.argsort(reported, kind="stable")
+        offense, reported = offense[order], reported[order]
+        months = report_months(reported)
+        gap_limit = sequence_gap_limit(reported, months)
+        known = Known(edit_times(rng, reported, publication_ms(0)),
+                      sequences(rng, reported, Numbering(), gap_limit, months))
+        ends = np.cumsum(sizes)
+        cuts = np.r_[0, np.searchsorted(ends, np.arange(BLOCK_ROWS, ends[-1], BLOCK_ROWS), side="right"), sizes.size]
+        copies = np.round(duplicates * np.r_[0, ends][cuts] / ends[-1]).astype(int)  # spread over the blocks
+        return cls(seed, sizes, offense, reported, known, cuts, copies, gap_limit, months)
+
+    @property
+    def blocks(self) -> int:
+        return int(self.cuts.size - 1)
+
+    def id_range(self, k: int) -> tuple[int, int]:
+        """The first and last ObjectId of block `k` (an incident's rows take consecutive ids)."""
+        ends = np.r_[0, np.cumsum(self.sizes)]
+        return int(ends[self.cuts[k]]) + 1, int(ends[self.cuts[k + 1]])
+
+    def newest_edit(self, k: int) -> int:
+        """The latest edit time of block `k`'s rows as day 0 made them (epoch ms)."""
+        return int(self.known.edit[self.cuts[k]:self.cuts[k + 1]].max())
+
+    def block(self, k: int) -> pa.Table:
+        """Block `k`'s rows, made from the block's own generator."""
+        part = np.arange(self.cuts[k], self.cuts[k + 1])
+        return offense_rows(np.random.default_rng([self.seed, 0, k]), self.sizes[part], self.offense[part],
+                            self.reported[part], 0, Numbering(next_object_id=self.id_range(k)[0]),
+                            int(self.copies[k + 1] - self.copies[k]), self.gap_limit, self.known.take(part))
+
+    def numbering(self) -> Numbering:
+        """The ids day 0 used: the next ObjectId and, per report month, the last sequence number."""
+        month_codes, month = self.months
+        last = np.zeros(month_codes.size, np.int64)
+        np.maximum.at(last, month, self.known.sequence)
+        return Numbering(int(self.sizes.sum()) + 1, dict(zip(month_prefixes(month_codes), last.tolist())))
 
 
 @dataclass
@@ -203,7 +265,7 @@ class DemoSource:
         """The layer's rows with EditDate at or after `since` (all if None), block by block in
         ObjectId order, each made when it is asked for."""
         floor = None if since is None else epoch_ms(parse_watermark(since))
-        for block in snapshot_blocks(self.rows, self.seed, self.day):
+        for block in snapshot_blocks(self.rows, self.seed, self.day, floor):
             yield block if floor is None else block.filter(pc.greater_equal(block[UPDATED_FIELD], floor))
 
     @property

@@ -105,6 +105,18 @@ class Numbering:
             self.last_sequences[prefix] = max(self.last_sequence(prefix), sequence)
 
 
+@dataclass
+class Known:
+    """Incident values drawn before their rows are made (day 0 draws them for the whole layer, so
+    that any block of it can be made alone): the edit time and the Crime_ID sequence number."""
+
+    edit: np.ndarray
+    sequence: np.ndarray
+
+    def take(self, positions: np.ndarray) -> "Known":
+        return Known(self.edit[positions], self.sequence[positions])
+
+
 def offense_rows(
     rng: np.random.Generator,
     sizes: np.ndarray,
@@ -114,10 +126,12 @@ def offense_rows(
     numbering: Numbering,
     duplicates: int,
     gap_limit: int,
+    known: Known | None = None,
 ) -> pa.Table:
     """Raw offense rows of new incidents (in report order), ids continuing `numbering` (updated)."""
     order = np.argsort(reported, kind="stable")
-    shared = incidents(rng, offense[order], reported[order], publication_ms(day), numbering, gap_limit)
+    shared = incidents(rng, offense[order], reported[order], publication_ms(day), numbering, gap_limit,
+                       None if known is None else known.take(order))
     incident = np.repeat(np.arange(sizes.size), sizes)
     kind = offense_type_per_row(rng, sizes)
     variant = category_variant(rng, incident.size)
@@ -135,31 +149,54 @@ def offense_rows(
 
 
 def incidents(rng: np.random.Generator, offense: np.ndarray, reported: np.ndarray, cutoff: int,
-              numbering: Numbering, gap_limit: int) -> pa.Table:
+              numbering: Numbering, gap_limit: int, known: Known | None = None) -> pa.Table:
     """Incident-level raw fields: id, times, place and coordinates, shared by its offense rows."""
     n = offense.size
     return pa.table({
-        "Crime_ID": crime_ids(rng, reported, numbering, gap_limit),
+        "Crime_ID": crime_ids(rng, reported, numbering, gap_limit, None if known is None else known.sequence),
         "Offense_Datetime": dirty_offense_times(rng, offense),
         "Reported_Datetime": pa.array(reported),
-        "EditDate": pa.array(capped_ms(rng, reported, edit_lag_ms(rng, n), cutoff)),
+        "EditDate": pa.array(edit_times(rng, reported, cutoff) if known is None else known.edit),
         **place_fields(rng, n),
     })
 
 
-def report_months(reported: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+Months = tuple[np.ndarray, np.ndarray]  # report_months: the distinct months, each report's index among them
+
+
+def report_months(reported: np.ndarray) -> Months:
     """The distinct (local) report months, and each report's index among them."""
     months = wall_clock_ms(reported).astype("datetime64[ms]").astype("datetime64[M]")
     return np.unique(months, return_inverse=True)
 
 
-def crime_ids(rng: np.random.Generator, reported: np.ndarray, numbering: Numbering, gap_limit: int) -> pa.Array:
+def edit_times(rng: np.random.Generator, reported: np.ndarray, cutoff: int) -> np.ndarray:
+    """Each incident's last edit: a while after its report, never after `cutoff` (its publication)."""
+    return capped_ms(rng, reported, edit_lag_ms(rng, reported.size), cutoff)
+
+
+def month_prefixes(month_codes: np.ndarray) -> list[str]:
+    """YYMM of each report month."""
+    return [text[2:4] + text[5:7] for text in np.datetime_as_string(month_codes)]
+
+
+def sequences(rng: np.random.Generator, reported: np.ndarray, numbering: Numbering, gap_limit: int,
+              months: Months | None = None) -> np.ndarray:
+    """Crime_ID sequence numbers of incidents in report order: per report month, rising by random
+    steps from the last number `numbering` has seen in that month."""
+    month_codes, month = months or report_months(reported)
+    gaps = rng.integers(1, gap_limit, month.size)
+    before = np.array([numbering.last_sequence(p) for p in month_prefixes(month_codes)], dtype=np.int64)
+    return before[month] + running_within(gaps, month)
+
+
+def crime_ids(rng: np.random.Generator, reported: np.ndarray, numbering: Numbering, gap_limit: int,
+              sequence: np.ndarray | None = None) -> pa.Array:
     """Crime_IDs like 1803013551ME: YYMM of the (local) report, a sequence within the month, ME."""
     month_codes, month = report_months(reported)
-    prefixes = [text[2:4] + text[5:7] for text in np.datetime_as_string(month_codes)]
-    gaps = rng.integers(1, gap_limit, month.size)
-    before = np.array([numbering.last_sequence(p) for p in prefixes], dtype=np.int64)
-    sequence = before[month] + running_within(gaps, month)
+    prefixes = month_prefixes(month_codes)
+    if sequence is None:
+        sequence = sequences(rng, reported, numbering, gap_limit)
     text = pc.binary_join_element_wise(
         pa.array(prefixes, pa.string()).take(month),
         pc.utf8_lpad(pa.array(sequence).cast(pa.string()), 6, "0"),
@@ -169,10 +206,10 @@ def crime_ids(rng: np.random.Generator, reported: np.ndarray, numbering: Numberi
     return pc.if_else(pa.array(rng.random(month.size) < DIRT.null_crime_id), None, text)
 
 
-def sequence_gap_limit(reported: np.ndarray) -> int:
+def sequence_gap_limit(reported: np.ndarray, months: Months | None = None) -> int:
     """Upper bound (exclusive) of the step between sequence numbers, so that the busiest report
     month of these reports stays within 6 digits."""
-    _, month = report_months(reported)
+    _, month = months or report_months(reported)
     return int(np.clip(900_000 // np.bincount(month).max(), 2, 10)) if month.size else 10
 
 
