@@ -177,7 +177,8 @@ class Runs:
 
 def pipeline_runs(args: argparse.Namespace, work: Path) -> Runs:
     """Full runs (each on a fresh data folder) each followed by a nightly one; then first runs of the
-    demo's default size (or --rows if smaller) on a fresh folder, each followed by a forced rerun."""
+    demo's default size (or --rows if smaller) on a fresh folder, each followed by a forced rerun
+    (--quick at the demo's size or less: the full run is that first run)."""
     runs = Runs(args.rows, [], [], min(args.rows, RunParameters().demo_rows), [], [])
     for n in range(args.repeats):
         data, reports = work / f"data-{n}", work / f"reports-{n}"
@@ -185,10 +186,12 @@ def pipeline_runs(args: argparse.Namespace, work: Path) -> Runs:
         runs.full.append(run_pipeline(args.rows, data, reports, f"bench-full-{n}"))
         if not args.quick:
             runs.nightly.append(run_pipeline(args.rows, data, reports, f"bench-nightly-{n}", day=1))
+    reuse = args.quick and runs.demo_rows == args.rows  # the full run was that first run: no nightly after it
     for n in range(args.repeats):
-        data, reports = work / f"demo-{n}", work / f"demo-reports-{n}"
+        data, reports = (work / f"data-{n}", work / f"reports-{n}") if reuse else \
+            (work / f"demo-{n}", work / f"demo-reports-{n}")
         print(f"demo {n + 1}/{args.repeats}: first run on a fresh folder, then --force --full-refresh", flush=True)
-        runs.first.append(run_pipeline(runs.demo_rows, data, reports, f"bench-first-{n}"))
+        runs.first.append(runs.full[n] if reuse else run_pipeline(runs.demo_rows, data, reports, f"bench-first-{n}"))
         runs.forced.append(run_pipeline(runs.demo_rows, data, reports, f"bench-forced-{n}", force=True))
     return runs
 

@@ -1,12 +1,16 @@
 """Shared fixtures: small raw frames in each preset's shape and the real samples kept in tests/fixtures."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
+from pipeline_runs import run_pipeline
 
 from memphis_incidents.config import load_preset
+from memphis_incidents.warehouse.local import LocalWarehouse
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_SAMPLES = REPO / "tests" / "fixtures" / "real"
@@ -15,6 +19,22 @@ REAL_SAMPLES = REPO / "tests" / "fixtures" / "real"
 def epoch_ms(text: str) -> int:
     """UTC epoch milliseconds of an ISO time written in UTC."""
     return int(pd.Timestamp(text, tz="UTC").timestamp() * 1000)
+
+
+@pytest.fixture(scope="session")
+def archive(tmp_path_factory) -> dict[str, Any]:
+    """A project's data/ and reports/ after one succeeded demo run ("good"), and reports/ holding a
+    run that failed at the load too ("bad", its data in bad-data/); shared, so read-only."""
+    root = tmp_path_factory.mktemp("archive")
+    reports_dir = root / "reports"
+    good = run_pipeline("--run-id", "good", "-p", "data_dir", str(root / "data"), "--reports-dir", str(reports_dir))
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = run_pipeline("--run-id", "bad", "-p", "data_dir", str(root / "bad-data"), "-p", "max_reject_share", "0",
+                       "--reports-dir", str(reports_dir))
+    assert bad.returncode != 0
+    run = json.loads((reports_dir / "good" / "run.json").read_text())
+    warehouse = LocalWarehouse(Path(run["data_root"]) / "warehouse")
+    return {"root": root, "reports": reports_dir, "run": run, "summary": warehouse.read_mart("summary").iloc[0]}
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from memphis_incidents import layout
-from memphis_incidents.runner import main
 
 REPO = Path(__file__).resolve().parents[1]
 PLACEHOLDER = re.compile(r"<[a-z_]+>|v\d{6}|\d{4}-\d{2}-\d{2}")
@@ -50,10 +49,10 @@ def test_the_readme_layout_block_names_what_layout_py_names():
 
 
 @pytest.mark.slow
-def test_a_run_writes_what_the_readme_layout_block_shows(tmp_path):
-    assert main(["--run-id", "r1", "-p", "data_dir", str(tmp_path / "data"), "-p", "demo_rows", "3000",
-                 "--reports-dir", str(tmp_path / "reports")], REPO) == 0
-    written = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() or p.is_symlink()]
+def test_a_run_writes_what_the_readme_layout_block_shows(archive):
+    root = archive["root"]  # a demo run's data/ and reports/ (and a failed run's reports)
+    written = [str(p.relative_to(root)) for top in ("data", layout.REPORTS) for p in (root / top).rglob("*")
+               if p.is_file() or p.is_symlink()]
     patterns = readme_layout()
     assert [p for p in patterns if not fnmatch.filter(written, p)] == [], "documented but not written"
     pages = f"{layout.REPORTS}/*/*.html"  # each executed notebook's page, beside it

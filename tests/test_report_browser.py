@@ -12,7 +12,6 @@ import io
 import json
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,6 +25,7 @@ from fake_sources import FakeServer
 from fake_sources.rows import arcgis_fields
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from PIL import Image
+from pipeline_runs import ROWS, run_pipeline
 
 from memphis_incidents import reports
 from memphis_incidents.config import load_preset
@@ -39,7 +39,6 @@ ARTIFACTS = REPO / "test-artifacts"
 LAPTOP_WIDTH = 1366
 WIDTHS = (1400, 420)  # a laptop, a phone held upright
 STALE_DAYS = 7
-ROWS = 3000
 ONE_PIXEL_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
@@ -136,24 +135,6 @@ def test_index_lists_runs_newest_first(tmp_path):
 
 
 # ---- a real run, in a real browser ---------------------------------------------------------------
-def run_pipeline(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "run_pipeline.py", "-p", "demo_rows", str(ROWS), *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory) -> dict[str, Any]:
-    """reports/ holding one succeeded run ("good") and one that failed at the load ("bad")."""
-    root = tmp_path_factory.mktemp("archive")
-    reports_dir = root / "reports"
-    good = run_pipeline("--run-id", "good", "-p", "data_dir", str(root / "data"), "--reports-dir", str(reports_dir))
-    assert good.returncode == 0, good.stdout + good.stderr
-    bad = run_pipeline("--run-id", "bad", "-p", "data_dir", str(root / "bad-data"), "-p", "max_reject_share", "0",
-                       "--reports-dir", str(reports_dir))
-    assert bad.returncode != 0
-    run = json.loads((reports_dir / "good" / "run.json").read_text())
-    warehouse = LocalWarehouse(Path(run["data_root"]) / "warehouse")
-    return {"reports": reports_dir, "run": run, "summary": warehouse.read_mart("summary").iloc[0]}
 
 
 class Chromium:
