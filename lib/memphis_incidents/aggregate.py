@@ -6,9 +6,10 @@ every mart is derived again from the partials (partials.py), then all are publis
 first run, `--full-refresh`, a change of the package code, or a warehouse that cannot tell which
 months changed (BigQuery) computes every month.
 
-Every partial comes from one Spark query (one job, one hand-over to the driver): on a laptop each
-query costs about a second of planning, code generation and scheduling whatever its size. The rows
-are first counted per finest group (KEYS), then rolled up by grouping sets, one per counted partial;
+The partials come from two Spark queries run side by side (each query costs about a second of
+planning, code generation and scheduling on a laptop, whatever its size): `_incidents`, one narrow
+row per incident and month, and the union of all the others. The rows are first counted per finest
+group (KEYS), then rolled up by grouping sets, one per counted partial;
 repeats of an incident are looked for only among incidents with several offense rows, found by a
 64-bit hash of the incident key, where a collision only adds another incident's rows to those
 counted. The same code runs in local mode, on a cluster, or through Spark Connect (`spark_remote`).
@@ -52,16 +53,23 @@ def cell_hash() -> Column:
     return F.xxhash64(F.lit("cell"), *[F.coalesce(F.col(key).cast("string"), F.lit(NULL_MARK)) for key in CELL_KEYS])
 
 
-def partials_query(incidents: DataFrame, names: Sequence[str]) -> DataFrame:
-    """The one query whose result `marts.split_partials` turns into the partials `names`."""
-    rows = incidents.select(
+def partial_rows(incidents: DataFrame) -> DataFrame:
+    """The columns the partials read, with each row's incident (a 64-bit hash) and cell."""
+    return incidents.select(
         incident_key().alias("incident"), *KEYS[:-1], F.coalesce("precinct", F.lit("UNKNOWN")).alias("precinct"),
         "offense_ts_local", "geo_status", "latitude", "longitude", "source_updated_ts_utc", "offense_ts_utc",
         "reported_ts_utc").withColumn("incident_hash", F.xxhash64("incident")).withColumn("cell", cell_hash())
-    index = by_month(rows, F.col("incident_hash").alias("incident"), "cell")
-    parts = {**counted_parts(rows, index, names), **plain_parts(rows, names)}
-    if INDEX in names:
-        parts[INDEX] = index
+
+
+def incident_index(rows: DataFrame) -> DataFrame:
+    """The `_incidents` partial: each incident's offense rows per month and cell."""
+    return by_month(rows, F.col("incident_hash").alias("incident"), "cell")
+
+
+def partials_query(rows: DataFrame, names: Sequence[str]) -> DataFrame:
+    """The one query whose result `marts.split_partials` turns into the partials `names` (not
+    `_incidents`, which has a query of its own: see compute_partials)."""
+    parts = {**counted_parts(rows, incident_index(rows), names), **plain_parts(rows, names)}
     tagged = [frame.withColumn("part", F.lit(name)) for name, frame in parts.items()]
     return functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), tagged)
 
@@ -125,8 +133,18 @@ def counted_parts(rows: DataFrame, index: DataFrame, names: Sequence[str]) -> di
 
 
 def compute_partials(incidents: DataFrame, names: Sequence[str] = tuple(PARTIALS)) -> dict[str, pa.Table]:
-    """The partials `names` (default: all) of the incidents read, as Arrow tables: one Spark job."""
-    return split_partials(partials_query(incidents, names).toArrow(), names)
+    """The partials `names` (default: all) of the incidents read, as Arrow tables: two Spark jobs,
+    run side by side. `_incidents`, one row per incident and month, comes in its own four columns;
+    in the union of the other parts, whose columns are those of every part, each of its rows would
+    carry some twenty null columns to the driver (the 17M-row run ran out of heap that way)."""
+    rows, others = partial_rows(incidents), [name for name in names if name != INDEX]
+    jobs = {**({"others": partials_query(rows, others)} if others else {}),
+            **({INDEX: incident_index(rows).select(*PARTIALS[INDEX])} if INDEX in names else {})}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        running = {name: pool.submit(query.toArrow) for name, query in jobs.items()}
+        results = {name: job.result() for name, job in running.items()}
+    partials = split_partials(results["others"], others) if others else {}
+    return {name: results[INDEX] if name == INDEX else partials[name] for name in names}
 
 
 def compute_marts(incidents: DataFrame, names: Sequence[str] = MARTS) -> dict[str, pa.Table]:
