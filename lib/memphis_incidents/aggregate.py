@@ -67,7 +67,7 @@ def incident_index(rows: DataFrame) -> DataFrame:
 
 
 def partials_query(rows: DataFrame, names: Sequence[str]) -> DataFrame:
-    """The one query whose result `marts.split_partials` turns into the partials `names` (not
+    """The query whose result `marts.split_partials` turns into the partials `names` (not
     `_incidents`, which has a query of its own: see compute_partials)."""
     parts = {**counted_parts(rows, incident_index(rows), names), **plain_parts(rows, names)}
     tagged = [frame.withColumn("part", F.lit(name)) for name, frame in parts.items()]

@@ -14,11 +14,12 @@ is its own partial; an all-time mart comes from hidden partials (names starting 
                distinct incidents of the all-time marts, and offenses_per_incident),
   _<mart>      a plain count per month (hour_weekday, geo_grid).
 
-The aggregate stage's one query is a union of parts, tagged in `part`:
+The aggregate stage queries `_incidents` alone (four columns) and, beside it, a union of the other
+parts, tagged in `part`:
   counted   offense rows per group of every counted partial (rolled up by grouping sets over KEYS);
   repeats   per group, the rows that repeat an incident already counted there, so that
             incidents = offense rows - repeats exactly;
-  _incidents and the plain partials   plain counts.
+  the plain partials   plain counts.
 `split_partials` adds counts and repeats per group and splits the partials out.
 """
 from __future__ import annotations
