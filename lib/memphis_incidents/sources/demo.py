@@ -9,6 +9,7 @@ blocks of BLOCK_ROWS rows, one at a time (`snapshot_blocks`), so that 17M rows f
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -120,10 +121,14 @@ class DayZero:
     def blocks(self) -> int:
         return int(self.cuts.size - 1)
 
+    @functools.cached_property
+    def ends(self) -> np.ndarray:
+        """The rows of the incidents before each incident, then of all (ObjectIds count them)."""
+        return np.r_[0, np.cumsum(self.sizes)]
+
     def id_range(self, k: int) -> tuple[int, int]:
         """The first and last ObjectId of block `k` (an incident's rows take consecutive ids)."""
-        ends = np.r_[0, np.cumsum(self.sizes)]
-        return int(ends[self.cuts[k]]) + 1, int(ends[self.cuts[k + 1]])
+        return int(self.ends[self.cuts[k]]) + 1, int(self.ends[self.cuts[k + 1]])
 
     def newest_edit(self, k: int) -> int:
         """The latest edit time of block `k`'s rows as day 0 made them (epoch ms)."""
@@ -141,7 +146,7 @@ class DayZero:
         month_codes, month = self.months
         last = np.zeros(month_codes.size, np.int64)
         np.maximum.at(last, month, self.known.sequence)
-        return Numbering(int(self.sizes.sum()) + 1, dict(zip(month_prefixes(month_codes), last.tolist())))
+        return Numbering(int(self.ends[-1]) + 1, dict(zip(month_prefixes(month_codes), last.tolist())))
 
 
 @dataclass
