@@ -193,10 +193,10 @@ def sequences(rng: np.random.Generator, reported: np.ndarray, numbering: Numberi
 def crime_ids(rng: np.random.Generator, reported: np.ndarray, numbering: Numbering, gap_limit: int,
               sequence: np.ndarray | None = None) -> pa.Array:
     """Crime_IDs like 1803013551ME: YYMM of the (local) report, a sequence within the month, ME."""
-    month_codes, month = report_months(reported)
+    month_codes, month = months = report_months(reported)
     prefixes = month_prefixes(month_codes)
     if sequence is None:
-        sequence = sequences(rng, reported, numbering, gap_limit)
+        sequence = sequences(rng, reported, numbering, gap_limit, months)
     text = pc.binary_join_element_wise(
         pa.array(prefixes, pa.string()).take(month),
         pc.utf8_lpad(pa.array(sequence).cast(pa.string()), 6, "0"),
