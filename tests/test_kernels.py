@@ -57,3 +57,20 @@ def test_a_warm_kernel_that_died_is_not_handed_out(tmp_path):
     warm.manager.provisioner.process.wait()
     assert warm.take() is None
     assert not warm.manager.has_kernel
+
+
+def test_a_step_that_prepares_runs_its_prepare_function_as_its_kernel_boots(tmp_path):
+    parameters = {"run_id": "", "data_dir": str(tmp_path / "data"), "spark_master": "local[1]"}
+    warm = WarmKernel(ensure_kernel(), tmp_path, ("memphis_incidents.aggregate",),
+                      ("memphis_incidents.aggregate:prepare", parameters))
+    source = notebook(tmp_path / "n.ipynb", "from memphis_incidents import spark_session as s\n"
+                      "spark = s.spark_session('local[1]', '', {})\nprint(s.handed_over['started_ahead'])\n"
+                      "spark.stop()")
+    try:
+        papermill.execute_notebook(str(source), str(tmp_path / "out.ipynb"), kernel_name=ensure_kernel(),
+                                   progress_bar=False, km=warm.take())
+    finally:
+        warm.shutdown()
+    outputs = json.loads((tmp_path / "out.ipynb").read_text())["cells"][0]["outputs"]
+    printed = [o["text"] for o in outputs if o.get("name") == "stdout"][0]
+    assert "".join(printed).split() == ["True"]

@@ -77,6 +77,8 @@ def test_full_run_then_nightly_run(tmp_path, capsys):
     assert first["watermark"]["before"] is None and first["watermark"]["after"]
     html = (folder / "report.html").read_text()
     assert "Synthetic data" in html and '<svg aria-label="Chart. ' in html and "def " not in html
+    aggregate = json.loads(next((tmp_path / "data").glob("*/runs/day0/aggregate.json")).read_text())
+    assert aggregate["spark_session"]["started_ahead"] is True  # by its kernel, while ingest and load ran
 
     assert run(tmp_path, "--run-id", "day1", "-p", "demo_day", "1") == 0
     second = manifest(tmp_path, "day1")

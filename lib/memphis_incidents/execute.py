@@ -144,27 +144,37 @@ def log_step(run: Run, step: Step, result: StepResult, backends: Backends) -> No
     print(" ".join(f"{k}={shlex.quote(str(v))}" for k, v in fields.items()), flush=True)
 
 
-def warm_kernel_after(index: int, run: Run, kernel: str) -> WarmKernel | None:
-    """A kernel for the next selected step after STEPS[index], booting while that step runs."""
-    later = [step for step in STEPS[index + 1:] if step in run.options.steps]
-    if not later:
-        return None
-    notebook = run.options.notebooks_dir / later[0].notebook
-    return WarmKernel(kernel, run.options.notebooks_dir.parent, notebook_modules(notebook, later[0].stage))
+def boot_kernel(step: Step, run: Run, kernel: str) -> WarmKernel:
+    """A kernel for `step`, booting now: its notebook's modules imported, its `prepare` run."""
+    notebook = run.options.notebooks_dir / step.notebook
+    prepare = (step.prepare, notebook_parameters(notebook, run.params)) if step.prepare else None
+    return WarmKernel(kernel, run.options.notebooks_dir.parent, notebook_modules(notebook, step.stage), prepare)
 
 
 def execute_steps(run: Run, backends: Backends, kernel: str, retired: list[WarmKernel]) -> Iterator[StepResult]:
-    """Run the steps in order, yielding each one as it finishes (run or skipped); while a step runs,
-    the next selected step's kernel is already booting. Every kernel started ends up in `retired`,
-    asked to exit, for the caller to reap."""
+    """Run the steps in order, yielding each one as it finishes (run or skipped). While a step runs,
+    the next step's kernel is already booting; a step that declares `prepare` has its kernel boot
+    when the run starts. Every kernel started ends up in `retired`, asked to exit, for the caller
+    to reap (a kernel whose step is skipped, unused)."""
     code = ExitCode.OK
-    warm: WarmKernel | None = None
+    upcoming = [step for step, result in zip(STEPS, run.results) if step in run.options.steps
+                and not (run.options.resume and result.status == "succeeded")]
+    warm = {step.name: boot_kernel(step, run, kernel) for step in upcoming[1:] if step.prepare}
+
+    def retire(name: str) -> WarmKernel | None:
+        booted = warm.pop(name, None)
+        if booted:
+            booted.retire()
+            retired.append(booted)
+        return booted
+
     try:
         for index, step in enumerate(STEPS):
             decision = plan_step(step, run.results[index], run, backends, blocked=code != ExitCode.OK)
             if decision.action == "keep":
                 continue
             if decision.action == "skip":
+                retire(step.name)
                 result = run.results[index] = dataclasses.replace(run.results[index], status="skipped",
                                                                   reason=decision.reason)
                 if decision.parts:
@@ -174,13 +184,13 @@ def execute_steps(run: Run, backends: Backends, kernel: str, retired: list[WarmK
                 continue
             run.results[index] = StepResult(step.name, step.notebook, status="running", reason=decision.reason)
             log_step(run, step, run.results[index], backends)
-            taken, warm = warm, warm_kernel_after(index, run, kernel)
+            later = [other for other in upcoming if STEPS.index(other) > index]
+            if later and later[0].name not in warm:
+                warm[later[0].name] = boot_kernel(later[0], run, kernel)
             try:
-                result = execute_step(step, run, kernel, taken)
+                result = execute_step(step, run, kernel, warm.get(step.name))
             finally:
-                if taken:
-                    taken.retire()
-                    retired.append(taken)
+                retire(step.name)
             result = run.results[index] = dataclasses.replace(result, reason=decision.reason)
             log_step(run, step, result, backends)
             if result.status == "succeeded":
@@ -191,9 +201,8 @@ def execute_steps(run: Run, backends: Backends, kernel: str, retired: list[WarmK
             save_manifest(run, backends, "running")
             yield result
     finally:
-        if warm:
-            warm.retire()
-            retired.append(warm)
+        for name in list(warm):
+            retire(name)
 
 
 def execute_run(run: Run, backends: Backends) -> int:

@@ -1,6 +1,8 @@
 """Kernels started ahead of their step: while one notebook runs, the next step's kernel boots and
-imports the modules its notebook imports, so a step waits for neither. Each kernel still runs one
-notebook only; a kernel that died while waiting is dropped and papermill starts a fresh one."""
+imports the modules its notebook imports, so a step waits for neither; a step that declares a
+`prepare` function has its kernel boot at the start of the run and run it (the aggregate step starts
+Spark). Each kernel still runs one notebook only; a kernel that died while waiting is dropped and
+papermill starts a fresh one."""
 from __future__ import annotations
 
 import ast
@@ -54,10 +56,15 @@ class RecordingKernelManager(AsyncKernelManager):
 class WarmKernel:
     """One kernel booting in the background with `modules` imported, for the next step to take."""
 
-    def __init__(self, kernel_name: str, cwd: Path, modules: tuple[str, ...]) -> None:
+    def __init__(self, kernel_name: str, cwd: Path, modules: tuple[str, ...],
+                 prepare: tuple[str, dict[str, Any]] | None = None) -> None:
+        """`prepare`: a step's prepare function and its notebook's parameters (notebook.prepare)."""
         self.manager = RecordingKernelManager(kernel_name=kernel_name)
-        line = f"__import__('memphis_incidents.kernels').kernels.warm_up({','.join(modules)!r})"
-        run_sync(self.manager.start_kernel)(cwd=str(cwd), extra_arguments=[f"--IPKernelApp.exec_lines={line}"])
+        lines = [f"__import__('memphis_incidents.kernels').kernels.warm_up({','.join(modules)!r})"]
+        if prepare:
+            target, parameters = prepare
+            lines.append(f"__import__('memphis_incidents.notebook').notebook.prepare({target!r}, {parameters!r})")
+        run_sync(self.manager.start_kernel)(cwd=str(cwd), extra_arguments=[f"--IPKernelApp.exec_lines={'; '.join(lines)}"])
 
     def take(self) -> AsyncKernelManager | None:
         """The kernel manager if its kernel is still alive (else it is stopped and None returned)."""

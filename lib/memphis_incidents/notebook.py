@@ -68,6 +68,18 @@ def setup(namespace: Mapping[str, Any]) -> Context:
     return Context(params, preset, backends_for(params))
 
 
+def prepare(target: str, namespace: Mapping[str, Any]) -> None:
+    """Run a step's `prepare` function (steps.py) in its kernel as the kernel boots, with the
+    parameters its notebook will get. It only saves time later, so a failure is left unsaid: the
+    notebook's own cells meet the same problem and report it."""
+    try:
+        params = run_parameters(namespace)
+        module, function = target.split(":")
+        getattr(importlib.import_module(module), function)(params, backends_for(params))
+    except Exception:  # noqa: BLE001 - see above
+        pass
+
+
 def project_root(start: Path | None = None) -> Path:
     """The project folder: the nearest one from `start` (default: the working directory) upwards
     that holds run_pipeline.py; `start` itself when there is none."""

@@ -2,6 +2,8 @@
 
 Speed on a laptop (measured in bench/results.md and bench/NOTES.md): the driver JVM starts from a
 class-data archive dumped once per install and compiles with C1 only (a short job never repays C2).
+A step's kernel that boots while earlier steps run can start its local session ahead
+(`start_ahead`), so the step finds the driver JVM up.
 """
 from __future__ import annotations
 
@@ -11,8 +13,13 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pyspark
 from pyspark.sql import SparkSession
@@ -40,12 +47,71 @@ ARCHIVE_DUMPER = "memphis_incidents.aggregate"  # runs every mart once in a JVM 
 log = logging.getLogger(__name__)
 
 
-def spark_session(master: str = "local[*]", remote: str = "", extra_conf: dict[str, str] | None = None,
-                  app: str = "memphis-incidents") -> SparkSession:
-    """A Spark session: Spark Connect when `remote` is set (sc://host:port), else `master`.
+@dataclass
+class Ahead:
+    """A local session being started in the background of this process."""
+
+    key: tuple[Any, ...]
+    session: Future[SparkSession] = field(default_factory=Future)
+    ready_at: float | None = None  # when the session was up
+
+
+_ahead: list[Ahead] = []  # at most one: the session started ahead and not handed out yet
+handed_over: dict[str, Any] = {}  # how the last session handed out came about (for the step record)
+
+
+def start_ahead(master: str, extra_conf: dict[str, str] | None) -> None:
+    """Start in a background thread the local session spark_session(master, "", extra_conf) would
+    start; returns at once. A failed start is left for spark_session() to meet and report."""
+    ahead = Ahead(session_key(master, "", extra_conf))
+
+    def start() -> None:
+        try:
+            spark = new_session(master, "", extra_conf)
+        except Exception as exc:  # noqa: BLE001 - spark_session() starts again and reports it
+            ahead.session.set_exception(exc)
+            return
+        ahead.ready_at = time.perf_counter()
+        ahead.session.set_result(spark)
+
+    _ahead[:] = [ahead]
+    threading.Thread(target=start, name="spark-ahead", daemon=True).start()
+
+
+def session_key(master: str, remote: str, extra_conf: dict[str, str] | None) -> tuple[Any, ...]:
+    return master, remote, tuple(sorted((extra_conf or {}).items()))
+
+
+def spark_session(master: str = "local[*]", remote: str = "", extra_conf: dict[str, str] | None = None) -> SparkSession:
+    """A Spark session: Spark Connect when `remote` is set (sc://host:port), else `master`; the one
+    started ahead for the same settings if there is one (waiting for it if it is still starting).
 
     `extra_conf` adds settings a back end needs (for example a connector package on GCP).
     """
+    asked = time.perf_counter()
+    ahead = _ahead.pop() if _ahead else None
+    if ahead is not None:
+        try:
+            spark = ahead.session.result()
+        except Exception:  # noqa: BLE001 - start it here, where its error is reported
+            pass
+        else:
+            if ahead.key != session_key(master, remote, extra_conf):
+                spark.stop()  # other settings: one process has one driver, so make way for it
+                return spark_session(master, remote, extra_conf)
+            handed_over.clear()
+            handed_over.update(started_ahead=True, wait_s=round(time.perf_counter() - asked, 2),
+                               ready_before_s=round(max(0.0, asked - (ahead.ready_at or asked)), 2))
+            return spark
+    spark = new_session(master, remote, extra_conf)
+    handed_over.clear()
+    handed_over.update(started_ahead=False, wait_s=round(time.perf_counter() - asked, 2))
+    return spark
+
+
+def new_session(master: str, remote: str, extra_conf: dict[str, str] | None,
+                app: str = "memphis-incidents") -> SparkSession:
+    """A session started here and now (see spark_session)."""
     if remote:
         return SparkSession.builder.remote(remote).appName(app).getOrCreate()
     # pyspark marks a process (and so every process it starts) as Connect-only once it has made a

@@ -22,6 +22,8 @@ class Step:
     summary: tuple[str, ...] = ()  # step-record keys its log line shows (a mapping is spread out)
     outputs: tuple[str, ...] = ()  # files besides its notebook that a skipped step reuses
     always_runs: bool = False  # asks the outside world, so it is never skipped as unchanged
+    prepare: str | None = None  # "module:function" its kernel runs with (params, backends) as it boots,
+    #                             at the start of the run, while the steps before it run
 
 
 STEPS = (
@@ -30,7 +32,7 @@ STEPS = (
     Step("load", "02_warehouse_load.ipynb", "memphis_incidents.load:run_load",
          reads=("pending", "incidents"), writes=("incidents", "quarantine", "state"), summary=("rows",)),
     Step("aggregate", "03_spark_aggregate.ipynb", "memphis_incidents.aggregate:aggregate",
-         reads=("incidents",), writes=("marts",)),
+         reads=("incidents",), writes=("marts",), prepare="memphis_incidents.aggregate:prepare"),
     Step("analysis", "04_analysis.ipynb", None,
          reads=("marts", "quarantine", "today"), writes=("report",), outputs=(REPORT_PAGE,)),
 )
