@@ -13,6 +13,9 @@ from memphis_incidents.steps import STEP_NAMES
 KERNEL = "ipykernel_launcher"
 
 
+SPARK_STAGE = "Spark stage, the step asking for its session (started ahead) to marts written"
+
+
 @dataclass
 class PipelineRun:
     """One run of the pipeline: wall and CPU time, and per executed step its duration and peak memory."""
@@ -24,6 +27,7 @@ class PipelineRun:
     steps: dict[str, float]
     step_peak_rss: dict[str, int]
     spark_s: float
+    session_ready_before_s: float | None = None  # the session started ahead was up this long before the step asked
 
     @property
     def runner_s(self) -> float:
@@ -51,7 +55,7 @@ def run_pipeline(rows: int, data_dir: Path, reports_dir: Path, run_id: str, day:
         others_cores=measured.others_cores,
         steps={s["name"]: s["duration_s"] for s in executed},
         step_peak_rss=kernel_peaks(measured, [s["name"] for s in executed]),
-        spark_s=spark_seconds(data_dir, run_id),
+        **spark_stage(data_dir, run_id),
     )
 
 
@@ -65,9 +69,14 @@ def kernel_peaks(measured: Measured, steps: list[str]) -> dict[str, int]:
     return {step: kernel.peak_rss for step, kernel in zip(steps, kernels)}
 
 
-def spark_seconds(data_dir: Path, run_id: str) -> float:
-    """The Spark stage as the aggregate step records it: session start to marts written."""
-    record = next(data_dir.glob(f"*/runs/{run_id}/aggregate.json"), None)
-    if record is None:
+def spark_stage(data_dir: Path, run_id: str) -> dict[str, float | None]:
+    """The Spark stage as the aggregate step records it: from asking for its session (started ahead
+    by the step's kernel while ingest and load ran) to marts written, and how long before the step
+    asked that session was up (None: it was not started ahead)."""
+    path = next(data_dir.glob(f"*/runs/{run_id}/aggregate.json"), None)
+    if path is None:
         raise CommandFailed(f"pipeline run {run_id} left no record of its Spark stage")
-    return json.loads(record.read_text())["spark_seconds"]
+    record = json.loads(path.read_text())
+    session = record.get("spark_session") or {}
+    return {"spark_s": record["spark_seconds"],
+            "session_ready_before_s": session.get("ready_before_s") if session.get("started_ahead") else None}

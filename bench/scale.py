@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from engines import run_engine
-from pipeline import PipelineRun, run_pipeline
+from pipeline import SPARK_STAGE, PipelineRun, run_pipeline
 from report import GIB, quantity
 from targets import LIMITS, Scaled, scaled_rows
 
@@ -40,7 +40,7 @@ def growth_lines(scaled: Scaled) -> list[tuple[str, float, float, str]]:
     lines = [("full run, total wall (generation to report.html)", small.wall_s, large.wall_s, "s")]
     lines += [(f"step {step}", small.steps[step], large.steps[step], "s") for step in STEP_NAMES]
     lines.append(("runner (start-up, manifests, pages)", small.runner_s, large.runner_s, "s"))
-    lines.append(("Spark stage, session start to marts written", small.spark_s, large.spark_s, "s"))
+    lines.append((SPARK_STAGE, small.spark_s, large.spark_s, "s"))
     lines += [(f"peak memory, step {step} (kernel + JVM)", small.step_peak_rss[step], large.step_peak_rss[step],
                "GiB") for step in STEP_NAMES]
     lines.append(("CPU time of all its processes", small.cpu_s, large.cpu_s, "s"))
