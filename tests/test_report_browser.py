@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import nbformat
+from nbconvert import HTMLExporter
 import pandas as pd
 import pytest
 import requests
@@ -65,6 +67,22 @@ def test_report_page_is_self_contained_with_alt_text_and_contents(tmp_path):
     assert '<li><a href="#First:-part">First: part</a></li><li><a href="#Second">Second</a></li>' in page
     assert page.index("mi-toc") < page.index('id="First:-part"')
     assert "<title>Title</title>" in page
+
+
+def test_pages_give_an_image_without_alt_text_a_placeholder_and_cells_a_tab_stop_as_nbconvert_does(tmp_path):
+    """reports.PageExporter does on the markup as text what nbconvert's HTMLExporter does in its
+    BeautifulSoup pass: the same placeholders and tab stops, on the same elements."""
+    image = new_output("display_data", data={"image/png": ONE_PIXEL_PNG})
+    cells = [new_markdown_cell("# Title"), new_code_cell("1 + 1", outputs=[image, image]), new_code_cell("x = 1")]
+    notebook = new_notebook(cells=cells)
+    options = {"template_name": "report", "extra_template_basedirs": [str(reports.TEMPLATES)]}
+    ours, _ = reports.PageExporter(**options).from_notebook_node(notebook)
+    theirs, _ = HTMLExporter(**options).from_notebook_node(notebook)
+    placeholder = 'alt="No description has been provided for this image"'
+    assert ours.count(placeholder) == theirs.count(placeholder) == 2
+    focusable = re.compile(r'<div class="[^"]*\b(jp-Cell-inputWrapper|jp-OutputArea-output)\b[^>]*tabindex="0"')
+    assert focusable.findall(ours) == focusable.findall(theirs)
+    assert sorted(focusable.findall(ours)) == ["jp-Cell-inputWrapper"] * 3 + ["jp-OutputArea-output"] * 2
 
 
 def test_notebook_pages_show_code_and_sit_beside_each_notebook(tmp_path):
