@@ -2,8 +2,8 @@
 clean night, the watermark is right, and a reader never saw a partial file, during or after.
 
 Each crash starts from a copy of the data after a clean first night; the run is killed at a point
-found by watching it (a page request held by the source, a staging folder, the Spark JVM, the
-analysis notebook's first executed cell).
+found by watching it (a page request held by the source, a staging folder, the aggregate notebook's
+Spark cell with the JVM up, the analysis notebook's first executed cell).
 """
 from __future__ import annotations
 
@@ -60,7 +60,12 @@ def test_killed_mid_spark_then_mid_analysis(next_night: Pipeline, nights: Nights
     ledger.injected(2)
     with PartialFileReader(next_night.root) as reader:
         run = next_night.start("killed-mid-spark")
-        wait_until(lambda: run.runs("java"), "the Spark JVM", run=run)
+        aggregate = next_night.reports / run.run_id / "03_spark_aggregate.ipynb"
+        # the JVM starts with the run (the aggregate step's kernel starts it during ingest and
+        # load), so mid-Spark is: the step's setup cell done (papermill saves a cell's count as it
+        # ends), its next cell, ctx.run("aggregate"), running
+        wait_until(lambda: executed_cells(aggregate) >= 3 and run.runs("java"), "the aggregate step's Spark cell",
+                   run=run)
         run.kill()
         after_spark = next_night.snapshot()
         assert after_spark.marts == nights.first.marts  # the previous marts, whole
