@@ -9,23 +9,14 @@ from memphis_incidents import spark_session as sessions
 pytestmark = pytest.mark.slow
 
 
-def test_the_session_started_ahead_is_handed_to_the_step_that_asks_with_its_settings():
+@pytest.mark.parametrize("asked, handed_over", [("3", True), ("5", False)],
+                         ids=["same settings: the session started ahead", "other settings: a session of its own"])
+def test_the_session_started_ahead_goes_to_the_step_that_asks_with_its_settings_only(asked, handed_over):
     sessions.start_ahead("local[1]", {"spark.sql.shuffle.partitions": "3"})
-    spark = sessions.spark_session("local[1]", "", {"spark.sql.shuffle.partitions": "3"})
+    spark = sessions.spark_session("local[1]", "", {"spark.sql.shuffle.partitions": asked})
     try:
-        assert sessions.handed_over["started_ahead"] is True
-        assert spark.conf.get("spark.sql.shuffle.partitions") == "3"
-        assert spark.range(5).count() == 5
-    finally:
-        spark.stop()
-
-
-def test_a_step_asking_with_other_settings_gets_a_session_of_its_own():
-    sessions.start_ahead("local[1]", {"spark.sql.shuffle.partitions": "3"})
-    spark = sessions.spark_session("local[1]", "", {"spark.sql.shuffle.partitions": "5"})
-    try:
-        assert sessions.handed_over["started_ahead"] is False
-        assert spark.conf.get("spark.sql.shuffle.partitions") == "5"
+        assert sessions.handed_over["started_ahead"] is handed_over
+        assert spark.conf.get("spark.sql.shuffle.partitions") == asked
         assert spark.range(5).count() == 5
     finally:
         spark.stop()
