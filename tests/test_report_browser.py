@@ -66,6 +66,7 @@ def test_report_page_is_self_contained_with_alt_text_and_contents(tmp_path):
     assert page.count('class="mi-toc"') == 1
     assert '<li><a href="#First:-part">First: part</a></li><li><a href="#Second">Second</a></li>' in page
     assert page.index("mi-toc") < page.index('id="First:-part"')
+    assert re.search(r'</nav><div [^>]*class="jp-Cell ', page)  # before the section's cell, not inside it
     assert "<title>Title</title>" in page
 
 

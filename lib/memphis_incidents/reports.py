@@ -35,7 +35,7 @@ ANCHOR_LINK = re.compile(r'<a class="anchor-link"[^>]*>.*?</a>', re.S)
 TAG = re.compile(r"<[^>]+>")
 ID = re.compile(r'\bid="([^"]*)"')
 IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)")
-FOCUSABLE = re.compile(r'(<div class="[^"]*\b(?:jp-Cell-inputWrapper|jp-OutputArea-output)\b[^"]*")')
+FOCUSABLE = re.compile(r'(<div\b[^>]*?\bclass="[^"]*\b(?:jp-Cell-inputWrapper|jp-OutputArea-output)\b[^"]*")')
 RUN_NOTICE = re.compile(r'<nav class="mi-run".*?</nav>', re.S)  # ours: nothing nested in it
 BODY = re.compile(r"<body[^>]*>")
 
@@ -66,7 +66,7 @@ def notebook_html(notebook_path: str | Path, hide_code: bool = True) -> str:
     first heading, with a table of contents when it has sections.
 
     Title and contents are placed in nbconvert's markup as text (headings `<h1 id=...>`, cells
-    `<div class="jp-Cell ...">`): a parser of the whole page costs about half a second a page."""
+    `<div ... class="jp-Cell ...">`): a parser of the whole page costs about half a second a page."""
     exporter = PageExporter(template_name="report", extra_template_basedirs=[str(TEMPLATES)],
                             exclude_input=hide_code, exclude_input_prompt=hide_code,
                             exclude_output_prompt=hide_code)
@@ -105,8 +105,8 @@ def with_table_of_contents(page: str) -> str:
     items = "".join(f'<li><a href="#{anchor}">{html.escape(heading_text(h))}</a></li>' for anchor, h in sections)
     nav = f'<nav class="mi-toc" aria-label="Contents"><h2>Contents</h2><ol>{items}</ol></nav>'
     first = sections[0][1].start()
-    cell = page.rfind('<div class="jp-Cell ', 0, first)
-    at = cell if cell >= 0 else first
+    cell_class = page.rfind('class="jp-Cell ', 0, first)
+    at = page.rfind("<div ", 0, cell_class) if cell_class >= 0 else first  # the cell's tag, attributes in any order
     return page[:at] + nav + page[at:]
 
 
