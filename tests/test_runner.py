@@ -48,6 +48,7 @@ def test_notebooks_are_committed_without_outputs():
     (["-p", "demo_seed", "lots"], "demo_seed must be int"),
     (["--source", "memphis-2025"], "unknown source 'memphis-2025'"),
     (["-p", "max_reject_share", "2"], "max_reject_share must be between 0 and 1"),
+    (["-p", "spark_master", "local[x]"], "spark_master must be a Spark master URL"),
 ])
 def test_bad_parameters_fail_before_any_kernel_starts(tmp_path, capsys, args, message):
     assert run(tmp_path, *args) == ExitCode.BAD_PARAMETERS

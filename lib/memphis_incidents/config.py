@@ -38,6 +38,11 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
+# The master URLs Spark parses (SparkContext's master patterns), so a typo fails before any kernel starts
+SPARK_MASTER = re.compile(r"local(\[(\d+|\*)(\s*,\s*\d+)?\])?|local-cluster\[\s*\d+\s*,\s*\d+\s*,\s*\d+\s*\]"
+                          r"|(spark|k8s|mesos)://\S+|yarn")
+
+
 @dataclass(frozen=True)
 class RunParameters:
     """Every parameter a run accepts; notebooks declare the subset they use, with these defaults."""
@@ -71,6 +76,9 @@ class RunParameters:
             raise ConfigError("http_timeout must be a number of seconds above zero")
         if not 0 <= self.max_reject_share <= 1:
             raise ConfigError("max_reject_share must be between 0 and 1")
+        if not SPARK_MASTER.fullmatch(self.spark_master):
+            raise ConfigError(f"spark_master must be a Spark master URL (local[*], local[2], spark://host:7077, "
+                              f"yarn, k8s://...), not {self.spark_master!r}")
         load_preset(self.source)
 
     @classmethod
