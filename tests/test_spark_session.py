@@ -28,3 +28,16 @@ def test_without_a_session_started_ahead_the_step_starts_one():
         assert sessions.handed_over["started_ahead"] is False
     finally:
         spark.stop()
+
+
+def test_stopping_a_local_session_ends_its_jvm_and_a_later_session_starts_another():
+    spark = sessions.spark_session("local[1]")
+    jvm = sessions.SparkContext._gateway.proc
+    sessions.stop_session(spark)
+    assert jvm.poll() is not None, "the driver JVM outlived its session"
+    again = sessions.spark_session("local[1]")
+    try:
+        assert sessions.SparkContext._gateway.proc.pid != jvm.pid
+        assert again.range(3).count() == 3
+    finally:
+        sessions.stop_session(again)

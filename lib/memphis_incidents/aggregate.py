@@ -40,7 +40,8 @@ from .marts import CELL_KEYS, GRID_DEGREES, INDEX, KEYS, MARTS, MAX_LAG_DAYS, MO
     partials_for, split_partials
 from .partials import derive_marts, merge_partials, recompute_plan
 from .schema import CANONICAL_SCHEMA, GEO_STATUS, spark_schema
-from .spark_session import LAPTOP_CONF, handed_over, java_options, local_session, spark_session, start_ahead
+from .spark_session import LAPTOP_CONF, handed_over, java_options, local_session, spark_session, start_ahead, \
+    stop_session
 from .warehouse import Warehouse
 
 NULL_MARK = "\u0000"  # stands for a missing label in a cell's hash
@@ -178,8 +179,8 @@ def publish_recomputed(master: str, remote: str, warehouse: Warehouse, months: l
                        basis: dict[str, Any] | None) -> dict[str, Any]:
     """Recompute the months given (None: all) in Spark, merge, derive and publish the marts.
 
-    The driver JVM starts while the previous partials are read, and stops while the marts are
-    derived and written: neither waits for the other.
+    The driver JVM starts while the previous partials are read, and ends (giving back its heap) while
+    the marts are derived and written: neither waits for the other.
     """
     with ThreadPoolExecutor(max_workers=1) as pool:
         session = pool.submit(spark_session, master, remote, warehouse.spark_conf)
@@ -188,7 +189,7 @@ def publish_recomputed(master: str, remote: str, warehouse: Warehouse, months: l
         try:
             fresh = compute_partials(warehouse.spark_incidents(spark, months))
         finally:
-            pool.submit(spark.stop)
+            pool.submit(stop_session, spark)
         partials = merge_partials(previous, fresh, months)
         marts = derive_marts(partials)
         return {"marts": {name: table.num_rows for name, table in sorted(marts.items())},
