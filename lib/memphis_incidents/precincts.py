@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.path import Path as PolygonPath
-from scipy.spatial import Voronoi
 
 from .config import Preset
 from .layout import OUTLINES
@@ -21,6 +20,9 @@ from .sources.base import iso_utc
 from .sources.demo_world import vocabulary
 from .sources.http import JsonClient, Timeouts, place
 from .storage import Storage, read_json, write_json
+
+if TYPE_CHECKING:
+    from matplotlib.path import Path as PolygonPath
 
 NAME_FIELDS = ("prct_code", "precinct", "station", "name")  # the name field, in order of preference
 Ring = list[list[float]]  # [[lon, lat], ...]
@@ -39,6 +41,7 @@ class Outlines:
 
     def paths(self) -> list[PolygonPath]:
         """One matplotlib path per precinct (its rings joined), for drawing and point tests."""
+        from matplotlib.path import Path as PolygonPath  # here: the ingest step need not import matplotlib
         return [PolygonPath.make_compound_path(*(PolygonPath(np.asarray(ring)) for ring in rings))
                 for rings in self.rings]
 
@@ -79,6 +82,7 @@ def synthetic_outlines(now: datetime | None = None) -> Outlines:
 
     Each centre is mirrored across the four sides of the box, so every real centre's cell is finite
     and ends exactly at the box's edges."""
+    from scipy.spatial import Voronoi  # here: scipy is the demo's alone (0.6 s of a live ingest's start)
     precincts = vocabulary()["precincts"]
     names = sorted(precincts)
     points = np.array([precincts[n]["centre"][::-1] for n in names])  # lon, lat
