@@ -32,7 +32,7 @@ class Tree:
     command: str = ""
     peak_rss: int = 0
     cpu_s: dict[int, float] = field(default_factory=dict)  # latest cumulative CPU per pid
-    last_seen: float = 0.0  # perf_counter of the last sample that found it alive
+    last_seen: float = 0.0  # perf_counter of the last sample that found it running (zombies are not)
 
     @property
     def cpu_total(self) -> float:
@@ -43,6 +43,8 @@ class Tree:
         for proc in processes:
             try:
                 with proc.oneshot():
+                    if proc.status() == psutil.STATUS_ZOMBIE:  # exited, not reaped yet: not running
+                        continue
                     rss += proc.memory_info().rss
                     times = proc.cpu_times()  # own time only: reaped children are sampled themselves
                     self.cpu_s[proc.pid] = times.user + times.system

@@ -1,11 +1,16 @@
 """The bench's target lines from given figures: ratios to U, verdicts, and the scale run's part."""
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
 from pathlib import Path
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
+from measure import Tree  # noqa: E402
 from pipeline import PipelineRun  # noqa: E402
 from report import GIB  # noqa: E402
 from scale import growth_table, load, save, scale_section  # noqa: E402
@@ -44,3 +49,24 @@ def test_the_scale_run_is_kept_and_read_back_with_its_verdicts(tmp_path):
     assert "| step load | 6.0 s | 54.0 s | 9.0× |" in growth_table(scaled)
     assert "the large run took 450 U" in scale_section(scaled, "scale.json")
     assert all("not measured yet" in row.ratio for row in scaled_rows(None, "scale.json"))
+
+
+def test_a_process_that_exited_but_is_not_reaped_is_no_longer_seen():
+    """The runner reaps retired kernels only at its end: step memory is told apart by when each
+    kernel was last seen, so an exited kernel (a zombie until then) must not count as seen."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc, tree = psutil.Process(child.pid), Tree()
+    try:
+        while proc.status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.01)
+        tree.sample([proc])
+        assert tree.last_seen == 0.0 and tree.peak_rss == 0
+    finally:
+        child.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        tree.sample([psutil.Process(running.pid)])
+        assert tree.last_seen > 0 and tree.peak_rss > 0
+    finally:
+        running.kill()
+        running.wait()
