@@ -83,7 +83,8 @@ class WarmKernel:
 
     def reap(self) -> None:
         """Wait for a retired kernel to exit: half of REAP_SECONDS, then SIGTERM, then SIGKILL. A kernel
-        that ran Spark does not exit on request alone (py4j's threads); its notebook is saved by then."""
+        whose Spark JVM is still up (a session not ended by spark_session.stop_session) does not exit
+        on request alone (py4j's threads); its notebook is saved by then."""
         if self.manager.has_kernel:
             run_sync(self.manager.finish_shutdown)(waittime=REAP_SECONDS)
             run_sync(self.manager.cleanup_resources)()
