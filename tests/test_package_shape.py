@@ -3,6 +3,8 @@ between the profile modules, and modules short enough to read in one sitting."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 LIB = Path(__file__).resolve().parents[1] / "lib" / "memphis_incidents"
@@ -35,3 +37,12 @@ def test_the_gcp_profile_does_not_import_the_module_that_chooses_profiles():
 def test_every_module_is_under_350_lines():
     long = {str(p.relative_to(LIB)): n for p in OWN_MODULES if (n := len(p.read_text().splitlines())) >= MAX_LINES}
     assert long == {}
+
+
+def test_the_ingest_and_load_steps_start_without_plotting_or_geometry():
+    """matplotlib and scipy.spatial are the analysis's and the demo outlines' (about 0.9 s of imports
+    a step would pay at every start); a fresh interpreter importing the two steps loads neither."""
+    script = ("import sys, memphis_incidents.ingest, memphis_incidents.load, memphis_incidents.notebook; "
+              "print(sorted(set(sys.modules) & {'matplotlib', 'seaborn', 'scipy.spatial'}))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
