@@ -13,13 +13,17 @@ pytestmark = pytest.mark.slow
                          ids=["same settings: the session started ahead", "other settings: a session of its own"])
 def test_the_session_started_ahead_goes_to_the_step_that_asks_with_its_settings_only(asked, handed_over):
     sessions.start_ahead("local[1]", {"spark.sql.shuffle.partitions": "3"})
+    sessions._ahead[0].session.result(timeout=120)
+    ahead_jvm = sessions.SparkContext._gateway.proc
     spark = sessions.spark_session("local[1]", "", {"spark.sql.shuffle.partitions": asked})
     try:
         assert sessions.handed_over["started_ahead"] is handed_over
         assert spark.conf.get("spark.sql.shuffle.partitions") == asked
         assert spark.range(5).count() == 5
+        # other settings get a JVM of their own: a JVM's heap and flags are fixed when it starts
+        assert (ahead_jvm.poll() is None) is handed_over
     finally:
-        spark.stop()
+        sessions.stop_session(spark)
 
 
 def test_without_a_session_started_ahead_the_step_starts_one():
@@ -27,7 +31,7 @@ def test_without_a_session_started_ahead_the_step_starts_one():
     try:
         assert sessions.handed_over["started_ahead"] is False
     finally:
-        spark.stop()
+        sessions.stop_session(spark)
 
 
 def test_stopping_a_local_session_ends_its_jvm_and_a_later_session_starts_another():

@@ -100,7 +100,7 @@ def spark_session(master: str = "local[*]", remote: str = "", extra_conf: dict[s
             pass
         else:
             if ahead.key != session_key(master, remote, extra_conf):
-                spark.stop()  # other settings: one process has one driver, so make way for it
+                stop_session(spark)  # other settings (a JVM's heap and flags are fixed at its launch)
                 return spark_session(master, remote, extra_conf)
             handed_over.clear()
             handed_over.update(started_ahead=True, wait_s=round(time.perf_counter() - asked, 2),
@@ -146,7 +146,9 @@ def stop_session(spark: SparkSession) -> None:
     spark.stop()
     gateway = SparkContext._gateway
     proc = getattr(gateway, "proc", None)
-    if gateway is None or proc is None:  # Spark Connect, or a JVM this process did not launch
+    # A Spark Connect session (another class) has no JVM here; a gateway without `proc` is a JVM
+    # this process did not launch.
+    if not isinstance(spark, SparkSession) or gateway is None or proc is None:
         return
     with SparkContext._lock:
         SparkContext._gateway = None
