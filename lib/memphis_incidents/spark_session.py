@@ -40,8 +40,8 @@ LAPTOP_CONF = {  # local mode: a few small partitions, and no adaptive re-planni
     # small partitions and picks joins; in local mode, with four partitions and an explicit broadcast,
     # it only adds about a second to the aggregation.
     "spark.sql.adaptive.enabled": "false",
-    # The heap a 17M-row full run needs (the step peaks at 2.6 GiB with the kernel; 3.0 GiB with 2g,
-    # which the JVM grows into before collecting); 1.7M rows use a fraction of it.
+    # Enough for a 17M-row full run, whose step then peaks at 2.7 GiB with its kernel (3.1 GiB with
+    # 2g: the JVM grows into its heap before the partials are collected); 1.7M rows use a fraction.
     "spark.driver.memory": "1536m",
     "spark.sql.sources.parallelPartitionDiscovery.threshold": "1024",  # list month folders here, not in a job
 }
